@@ -1,0 +1,52 @@
+"""fastroute: route and serialize whole batches of messages exactly as the brokers would.
+
+Public names are loaded on first use, so ``import fastroute`` stays cheap (numba and the
+compiled kernels load only when a router or codec is first touched).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# name -> module that defines it (relative to this package)
+_EXPORTS = {
+    "BackendUnavailable": "._errors",
+    "BatchError": "._errors",
+    "BinaryColumn": "._batch",
+    "DirectRouter": "._direct",
+    "FanoutRouter": "._direct",
+    "FastrouteError": "._errors",
+    "FrameError": "._errors",
+    "HeaderTable": "._headers",
+    "HeadersRouter": "._headers_router",
+    "Message": "._batch",
+    "MessageBatch": "._batch",
+    "Partitioner": "._partitioner",
+    "PatternError": "._errors",
+    "QueueClosed": "._errors",
+    "QueueEmpty": "._errors",
+    "QueueFull": "._errors",
+    "RandomRouter": "._spread",
+    "Ring": ".ring",
+    "RoundRobinRouter": "._spread",
+    "Router": "._router",
+    "Routes": "._routes",
+    "TopicRouter": "._topic",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fastroute' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

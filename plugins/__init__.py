@@ -1,0 +1,1 @@
+"""Broker adapters that put fastroute inside existing consumers (one subpackage per broker)."""

@@ -1,0 +1,1 @@
+"""Kafka adapter (confluent-kafka). Install with: pip install "fastroute[kafka]"."""

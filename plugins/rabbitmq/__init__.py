@@ -1,0 +1,1 @@
+"""RabbitMQ adapter (pika). Install with: pip install "fastroute[rabbitmq]"."""
