@@ -62,14 +62,24 @@ def amqp_valid_pattern(pattern, max_hash_wildcards=None) -> bool:
 
 # --------------------------------------------------------------------------- MQTT
 
+def mqtt_valid_utf8(s: bytes) -> bool:
+    """mosquitto's string check: well-formed UTF-8 without NUL, control characters
+    (U+0001..U+001F, U+007F..U+009F) or non-characters (U+FDD0..U+FDEF, U+xxFFFE, U+xxFFFF)."""
+    try:
+        text = s.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    for ch in text:
+        c = ord(ch)
+        if c <= 0x1F or 0x7F <= c <= 0x9F or 0xFDD0 <= c <= 0xFDEF or (c & 0xFFFF) >= 0xFFFE:
+            return False
+    return True
+
+
 def mqtt_valid_filter(f) -> bool:
     """An MQTT topic filter as MQTT 3.1.1/5.0 and mosquitto accept it (shared prefix removed)."""
     f = _b(f)
-    if not f or len(f) > 65535 or b"\x00" in f:
-        return False
-    try:
-        f.decode("utf-8")
-    except UnicodeDecodeError:
+    if not f or len(f) > 65535 or not mqtt_valid_utf8(f):
         return False
     levels = f.split(b"/")
     for i, lv in enumerate(levels):
@@ -81,15 +91,11 @@ def mqtt_valid_filter(f) -> bool:
 
 
 def mqtt_valid_topic(t) -> bool:
-    """A PUBLISH topic name: non-empty, UTF-8, no NUL and no wildcard characters."""
+    """A PUBLISH topic name mosquitto accepts: non-empty, valid (see above), no wildcard characters."""
     t = _b(t)
-    if not t or len(t) > 65535 or b"\x00" in t or b"+" in t or b"#" in t:
+    if not t or len(t) > 65535 or b"+" in t or b"#" in t:
         return False
-    try:
-        t.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+    return mqtt_valid_utf8(t)
 
 
 def mqtt_parse_shared(f):
