@@ -42,3 +42,25 @@ def amqp_keys(n: int, *, min_words: int = 3, max_words: int = 6, words_per_level
     lengths = rng.integers(min_words, max_words + 1, n)
     picks = rng.integers(0, words_per_level, (n, max_words))
     return [b".".join(vocab[lv][picks[i, lv]] for lv in range(lengths[i])) for i in range(n)]
+
+
+def mqtt_filters(n: int, *, plus: float = 0.15, hash_: float = 0.05, min_levels: int = 3,
+                 max_levels: int = 6, words_per_level: int = 50, seed: int = 3) -> list:
+    """n (filter, client) MQTT subscriptions: '+' per level with probability ``plus``, a
+    trailing '#' with probability ``hash_`` per filter (MQTT allows '#' only last)."""
+    rng = np.random.default_rng(seed)
+    vocab = amqp_vocabulary(max_levels, words_per_level)
+    out = []
+    for i in range(n):
+        levels = []
+        for lv in range(rng.integers(min_levels, max_levels + 1)):
+            levels.append("+" if rng.random() < plus else vocab[lv][rng.integers(words_per_level)])
+        if rng.random() < hash_:
+            levels[-1] = "#"
+        out.append(("/".join(levels), f"c{rng.integers(max(1, n // 10))}"))
+    return out
+
+
+def mqtt_topics(n: int, **kw) -> list:
+    """n topic names: the AMQP keys with '/' between levels."""
+    return [k.replace(b".", b"/") for k in amqp_keys(n, **kw)]

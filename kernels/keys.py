@@ -137,10 +137,13 @@ def lookup_string(slots, hashes, offsets, data, key_data, k0, k1, h):
     """The id of key_data[k0:k1] (whose hash is h) in a :func:`build_string_table`, or -1."""
     mask = np.uint64(slots.shape[0] - 1)
     s = h & mask
-    while True:
+    found = -1
+    for _ in range(slots.shape[0]):
         j = slots[s]
         if j < 0:
-            return -1
+            break
         if hashes[j] == h and bytes_equal(data, offsets[j], offsets[j + 1], key_data, k0, k1):
-            return j
+            found = j
+            break
         s = (s + np.uint64(1)) & mask
+    return found

@@ -1,0 +1,6 @@
+"""Benchmarks import their shared helpers (workloads, baselines, reporting) from this folder."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
