@@ -108,7 +108,9 @@ class TopicRouter(Router):
                         ids.append(t)
                 sh = shape(tuple(ids))
                 shapes.append(sh)
-                flags.append((K.HAS_MIDDLES if sh.middles else 0) | (K.NO_DOLLAR if parsed.no_dollar else 0)
+                # middles of '*' alone are implied by the minimum length; only literals need a check
+                flags.append((K.HAS_MIDDLES if any(w >= 0 for m in sh.middles for w in m) else 0)
+                             | (K.NO_DOLLAR if parsed.no_dollar else 0)
                              | (K.OPEN_ENDED if sh.has_hash else 0))
                 plain.append({})
                 group_of_pattern.append([])

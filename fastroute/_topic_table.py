@@ -191,12 +191,14 @@ def _build_node(b: _Builder, g: _Group, rows, qlist, depth):
     return node
 
 
-def _groups(shapes):
+def _groups(shapes, skip):
     """Split patterns into groups: fixed length by length; '#' ones by (p, s) unless both
     are short, in which case they share one group. Yields (group, the fewest key words it
     can match, whether longer keys can match too)."""
     plain, short, long_ = {}, [], {}
     for pid, sh in enumerate(shapes):
+        if pid in skip:
+            continue
         p, s = len(sh.prefix), len(sh.suffix)
         if not sh.has_hash:
             plain.setdefault(p, []).append(pid)
@@ -237,9 +239,25 @@ def build_table(shapes: list, flags: np.ndarray, words: list, targets: list, n_d
     """
     n_pat = len(shapes)
     n_words = len(words)
+    flags = np.asarray(flags, np.uint8)
+    # patterns that constrain no position but need literal words in their middles are listed
+    # under their rarest such word instead of joining a group every key would visit
+    anchored = [pid for pid, sh in enumerate(shapes)
+                if (flags[pid] & K.HAS_MIDDLES) and not sh.prefix and not sh.suffix]
+    anchor_off = np.zeros(n_words + 1, np.int32)
+    anchor_pats = np.zeros(0, np.int32)
+    if anchored:
+        freq = np.bincount([w for sh in shapes for w in sh.prefix + sh.suffix + sum(sh.middles, ())
+                            if w >= 0], minlength=n_words)
+        anchor = np.asarray([min((w for m in shapes[pid].middles for w in m if w >= 0), key=lambda w: freq[w])
+                             for pid in anchored], np.int64)
+        order = np.argsort(anchor, kind="stable")
+        anchor_pats = np.asarray(anchored, np.int32)[order]
+        np.cumsum(np.bincount(anchor, minlength=n_words), out=anchor_off[1:])
+    skip = set(anchored)
     b = _Builder()
     roots = []  # (root node, min key length, open-ended)
-    for g, min_len, open_ended in _groups(shapes):
+    for g, min_len, open_ended in _groups(shapes, skip):
         rows = np.arange(g.pids.shape[0], dtype=np.int64)
         qlist = np.arange(g.specs.shape[0], dtype=np.int32)
         roots.append((_build_node(b, g, rows, qlist, 1), min_len, open_ended))
@@ -300,6 +318,16 @@ def build_table(shapes: list, flags: np.ndarray, words: list, targets: list, n_d
     np.cumsum([len(sh.prefix) + len(sh.suffix) for sh in shapes], out=pat_word_off[1:])
     pat_words = np.asarray([w for sh in shapes for w in sh.prefix + sh.suffix], np.int32)
 
+    # what a leaf bit does: the destination itself for patterns with one plain destination
+    # and nothing left to check (one load instead of three dependent ones), else -(pid + 1)
+    leaf_pats = cat(b.pats, np.int32)
+    n_targets = np.diff(pat_tgt_off)
+    simple = (n_targets == 1) & ((flags & (K.NO_DOLLAR | K.HAS_MIDDLES)) == 0)
+    first_target = np.where(n_targets > 0, tgt[np.minimum(pat_tgt_off[:-1], max(tgt.shape[0] - 1, 0))]
+                            if tgt.shape[0] else -1, -1)
+    simple &= first_target >= 0
+    leaf_act = np.where(simple[leaf_pats], first_target[leaf_pats], -(leaf_pats + 1)).astype(np.int32)
+
     word_offsets = np.zeros(n_words + 1, np.int64)
     np.cumsum([len(w) for w in words], out=word_offsets[1:])
     word_data = np.frombuffer(b"".join(words), np.uint8)
@@ -319,8 +347,9 @@ def build_table(shapes: list, flags: np.ndarray, words: list, targets: list, n_d
         node_lenoff=cat(b.lenoff, np.int32), node_lencap=cat(b.lencap, np.int32),
         len_rows=cat(b.len_rows, np.int32),
         node_nw=cat(b.nw, np.int32), node_all=cat(b.all, np.int32), node_boff=cat(b.boff, np.int32),
-        bits=cat(b.bits, np.uint64), leaf_pats=cat(b.pats, np.int32),
-        pat_flags=np.asarray(flags, np.uint8),
+        bits=cat(b.bits, np.uint64), leaf_pats=leaf_pats, leaf_act=leaf_act,
+        anchor_off=anchor_off, anchor_pats=anchor_pats,
+        pat_flags=flags,
         pat_p=np.asarray([len(sh.prefix) for sh in shapes], np.int32),
         pat_s=np.asarray([len(sh.suffix) for sh in shapes], np.int32),
         pat_minlen=np.asarray([len(sh.prefix) + len(sh.suffix) + sum(map(len, sh.middles)) for sh in shapes],

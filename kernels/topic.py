@@ -17,6 +17,9 @@ How a table answers a key (fastroute/_topic_table.py builds it):
   whose rows would cost too much memory is instead a *split* node on one spec: a lookup of
   the key's word there, plus the child of patterns that accept any word there.
 * Rows and children are found by (slot, word id) in one lookup table (dense when small).
+* Patterns such as ``#.a.*.b.#`` constrain no position, only words somewhere in the middle;
+  they are listed under one literal word of their middles (their *anchor*) and checked when
+  the key contains that word.
 * Where only a few patterns remain (a split on a high-cardinality word leaves one or two per
   word), a *small* node checks them one by one against their prefix and suffix words, which
   costs less memory than bit rows and lookup entries.
@@ -65,7 +68,7 @@ TopicTable = namedtuple("TopicTable", [
     "node_qoff", "lq_spec", "lq_slot", "lq_star",
     "node_lenoff", "node_lencap", "len_rows",
     "node_nw", "node_all", "node_boff",
-    "bits", "leaf_pats",
+    "bits", "leaf_pats", "leaf_act", "anchor_off", "anchor_pats",
     "pat_flags", "pat_p", "pat_s", "pat_minlen", "pat_word_off", "pat_words",
     "pat_seg_off", "seg_off", "seg_words",
     "pat_tgt_off", "tgt",
@@ -361,7 +364,32 @@ def match_key(t, data, k0, k1, words, stack, rows, bitmap, summary, out, o0, o1,
                 while acc != 0:
                     bit = np.int64(trailing_zeros(acc))
                     acc &= acc - np.uint64(1)
-                    pid = t.leaf_pats[boff + c * 64 + bit]
+                    act = t.leaf_act[boff + c * 64 + bit]
+                    if act >= 0 and use_bitmap:
+                        # a pattern with one plain destination and nothing left to check
+                        bitmap[act >> 6] |= np.uint64(1) << np.uint64(act & 63)
+                        summary[act >> 12] |= np.uint64(1) << np.uint64((act >> 6) & 63)
+                    else:
+                        nd, ng, overflow = emit(t, t.leaf_pats[boff + c * 64 + bit], words, n, dollar,
+                                                use_bitmap, bitmap, summary, out, nd, o1, gout, ng, g1,
+                                                overflow)
+    # anchored patterns: checked when the key contains their anchor word (once per word)
+    if t.anchor_pats.shape[0] > 0:
+        for i in range(n):
+            w = words[i]
+            if w < 0 or t.anchor_off[w] == t.anchor_off[w + 1]:
+                continue
+            seen = False
+            for j in range(i):
+                if words[j] == w:
+                    seen = True
+                    break
+            if seen:
+                continue
+            for k in range(t.anchor_off[w], t.anchor_off[w + 1]):
+                pid = t.anchor_pats[k]
+                if pattern_fits(t.pat_flags, t.pat_p, t.pat_s, t.pat_minlen, t.pat_word_off, t.pat_words,
+                                pid, words, n):
                     nd, ng, overflow = emit(t, pid, words, n, dollar, use_bitmap, bitmap, summary,
                                             out, nd, o1, gout, ng, g1, overflow)
     if use_bitmap:
