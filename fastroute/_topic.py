@@ -10,7 +10,8 @@ import numpy as np
 from ._keyed import KeyPlan
 from ._router import Router
 from ._routes import Routes
-from ._topic_parse import DIALECTS, parse, shape
+from ._errors import PatternError
+from ._topic_parse import DIALECTS, as_bytes, parse
 from ._topic_table import build_table, table_nbytes
 from .kernels import topic as K
 from .kernels.expand import RANDOM, ROUND_ROBIN
@@ -65,100 +66,104 @@ class TopicRouter(Router):
 
     # ----------------------------------------------------------------- compile
     def _compile(self, bindings, max_hash):
-        dialect = self.dialect
-        dest_index: dict = {}
-        word_index: dict = {}
-        pattern_index: dict = {}
-        shapes, flags, plain = [], [], []
-        group_index: dict = {}      # MQTT: (share, filter); NATS: queue name -> group id
-        group_members: list = []    # MQTT: per group, member dest ids in subscription order
-        group_of_pattern: list = [] # MQTT: per pattern, its shared groups
-        queue_bindings: dict = {}   # NATS: (pid, dest, group) -> None (a set in order)
-        n_bindings = 0
-        for item in bindings:
-            n_bindings += 1
-            queue = None
-            if isinstance(item, (tuple, list)) and len(item) == 3:
-                pattern, dest, queue = item
-                if queue is not None and dialect != "nats":
-                    raise ValueError(f"queue groups are a NATS feature; binding {item!r} names one "
-                                     f"under dialect {dialect!r}")
-            elif isinstance(item, (tuple, list)) and len(item) == 2:
-                pattern, dest = item
-            else:
-                raise ValueError(f"a binding is a (pattern, destination) pair"
-                                 f"{' or a (subject, destination, queue_group) triple' if dialect == 'nats' else ''}, "
-                                 f"got {item!r}")
-            parsed = parse(pattern, dialect, max_hash)
-            d = dest_index.get(dest)
-            if d is None:
-                d = dest_index[dest] = len(dest_index)
-            key = (parsed.tokens, parsed.no_dollar)
-            pid = pattern_index.get(key)
-            if pid is None:
-                pid = pattern_index[key] = len(shapes)
-                ids = []
-                for t in parsed.tokens:
-                    if isinstance(t, bytes):
-                        w = word_index.get(t)
-                        if w is None:
-                            w = word_index[t] = len(word_index)
-                        ids.append(w)
-                    else:
-                        ids.append(t)
-                sh = shape(tuple(ids))
-                shapes.append(sh)
-                # middles of '*' alone are implied by the minimum length; only literals need a check
-                flags.append((K.HAS_MIDDLES if any(w >= 0 for m in sh.middles for w in m) else 0)
-                             | (K.NO_DOLLAR if parsed.no_dollar else 0)
-                             | (K.OPEN_ENDED if sh.has_hash else 0))
-                plain.append({})
-                group_of_pattern.append([])
-            if parsed.share is not None:
-                gkey = (parsed.share, parsed.tokens)
-                g = group_index.get(gkey)
-                if g is None:
-                    g = group_index[gkey] = len(group_members)
-                    group_members.append({})
-                    group_of_pattern[pid].append(g)
-                group_members[g][d] = None
-            elif queue is not None:
-                g = group_index.get(queue)
-                if g is None:
-                    g = group_index[queue] = len(group_index)
-                queue_bindings[(pid, d, g)] = None
-            else:
-                plain[pid][d] = None
+        from .kernels.topic_parse import tokenize_patterns, unique_patterns
 
+        dialect = self.dialect
+        patterns, dests, queues = _split_bindings(bindings, dialect)
+        dest_index: dict = {}
+        dest_ids = np.fromiter((dest_index.setdefault(d, len(dest_index)) for d in dests), np.int64,
+                               len(dests))
         self._names = list(dest_index)
-        self.n_bindings = n_bindings
-        # group bindings: MQTT members per group, NATS one entry per queue subscription
-        gb_group, gb_dest = [], []
-        targets = [list(p) for p in plain]
+        self.n_bindings = len(patterns)
+        enc = [as_bytes(p, dialect) for p in patterns]
+        shares: dict = {}  # binding index -> share name (MQTT shared subscriptions)
+        refused = []       # shared subscriptions the parser refused
         if dialect == "mqtt":
-            first_gb = []
-            for g, members in enumerate(group_members):
-                first_gb.append(len(gb_group))
-                for d in members:
+            for i, p in enumerate(enc):
+                if p.startswith(b"$share/"):
+                    try:
+                        parsed = parse(p, dialect)
+                    except PatternError:
+                        refused.append(i)
+                        enc[i] = b"x"   # stands in until the first refused pattern is reported
+                        continue
+                    shares[i] = parsed.share
+                    enc[i] = p[len(b"$share/") + len(parsed.share) + 1:]
+        offsets = np.zeros(len(enc) + 1, np.int64)
+        np.cumsum(np.fromiter(map(len, enc), np.int64, len(enc)), out=offsets[1:])
+        data = np.frombuffer(b"".join(enc), np.uint8)
+        status, tok_off, toks, word_offsets, word_data = tokenize_patterns(
+            offsets, data, _DIALECT_CODE[dialect], -1 if max_hash is None else int(max_hash))
+        if status.any() or refused:
+            bad = min(([int(np.flatnonzero(status)[0])] if status.any() else []) + refused)
+            parse(patterns[bad], dialect, max_hash)  # raises the PatternError with its rule
+            raise PatternError(patterns[bad], dialect, f"refused (code {int(status[bad])})")
+        no_dollar = np.zeros(len(enc), np.int64)
+        if dialect == "mqtt" and len(enc):
+            nonempty = offsets[1:] > offsets[:-1]
+            first = np.where(nonempty, data[np.minimum(offsets[:-1], max(data.shape[0] - 1, 0))], 0)
+            no_dollar = ((first == ord("+")) | (first == ord("#"))).astype(np.int64)
+            for i in shares:
+                no_dollar[i] = 1
+        pid, first_row = unique_patterns(tok_off, toks, no_dollar)
+
+        # targets: plain (pattern, destination) pairs once each, then group members
+        grouped = np.zeros(len(enc), np.bool_)
+        for i in shares:
+            grouped[i] = True
+        for i, q in enumerate(queues):
+            if q is not None:
+                grouped[i] = True
+        n_dest = max(len(self._names), 1)
+        pairs = np.unique(pid[~grouped] * n_dest + dest_ids[~grouped])
+        t_pid = [pairs // n_dest]
+        t_val = [(pairs % n_dest).astype(np.int64)]
+        gb_group, gb_dest = [], []
+        group_index: dict = {}
+        if shares:
+            # MQTT: a group is (share name, filter); members in subscription order
+            members: dict = {}
+            for i in sorted(shares):
+                key = (shares[i], int(pid[i]))
+                members.setdefault(key, {})[int(dest_ids[i])] = None
+            g_pid, g_val = [], []
+            for (share, p), ms in members.items():
+                g = group_index.setdefault((share, p), len(group_index))
+                for d in ms:
+                    g_pid.append(p)
+                    g_val.append(-(len(gb_group) + 1))
                     gb_group.append(g)
                     gb_dest.append(d)
-            for pid, groups in enumerate(group_of_pattern):
-                for g in groups:
-                    k0 = first_gb[g]
-                    targets[pid] += [-(k + 1) for k in range(k0, k0 + len(group_members[g]))]
-            self._policy = ROUND_ROBIN
-        else:
-            for (pid, d, g) in queue_bindings:
-                targets[pid].append(-(len(gb_group) + 1))
+            t_pid.append(np.asarray(g_pid, np.int64))
+            t_val.append(np.asarray(g_val, np.int64))
+        elif grouped.any():
+            # NATS: one candidate per distinct (subject, destination, queue) binding
+            seen: dict = {}
+            for i in np.flatnonzero(grouped).tolist():
+                seen[(int(pid[i]), int(dest_ids[i]), group_index.setdefault(queues[i], len(group_index)))] = None
+            g_pid, g_val = [], []
+            for (p, d, g) in seen:
+                g_pid.append(p)
+                g_val.append(-(len(gb_group) + 1))
                 gb_group.append(g)
                 gb_dest.append(d)
-            self._policy = RANDOM
+            t_pid.append(np.asarray(g_pid, np.int64))
+            t_val.append(np.asarray(g_val, np.int64))
+        all_pid = np.concatenate(t_pid)
+        order = np.argsort(all_pid, kind="stable")
+        n_pat = first_row.shape[0]
+        pat_tgt_off = np.zeros(n_pat + 1, np.int32)
+        np.cumsum(np.bincount(all_pid, minlength=n_pat), out=pat_tgt_off[1:])
+        tgt = np.concatenate(t_val)[order].astype(np.int32)
+
+        self._policy = ROUND_ROBIN if dialect == "mqtt" else RANDOM
         self._gb_group = np.asarray(gb_group, np.int32)
         self._gb_dest = np.asarray(gb_dest, np.int32)
         self._cursors = np.zeros(max(len(group_index), 1), np.int64)
         self._has_groups = len(gb_group) > 0
-        self._table = build_table(shapes, np.asarray(flags, np.uint8), list(word_index), targets,
-                                  len(self._names), _DIALECT_CODE[dialect])
+        self._table = build_table(tok_off, toks, first_row, no_dollar[first_row].astype(np.bool_),
+                                  pat_tgt_off, tgt, word_offsets, word_data, len(self._names),
+                                  _DIALECT_CODE[dialect])
         self.stateful = self._has_groups
         self._per_key = 8
         self._gper_key = 4 if self._has_groups else 0
@@ -216,3 +221,24 @@ class TopicRouter(Router):
         offsets, dest = plan.expand(u_off, u_dest, groups)
         return Routes(offsets, dest, self._names, check=False)
 
+
+
+def _split_bindings(bindings, dialect: str):
+    """(patterns, destinations, queue groups) from (pattern, destination[, queue]) items."""
+    patterns, dests, queues = [], [], []
+    for item in bindings:
+        queue = None
+        if isinstance(item, (tuple, list)) and len(item) == 2:
+            pattern, dest = item
+        elif isinstance(item, (tuple, list)) and len(item) == 3:
+            pattern, dest, queue = item
+            if queue is not None and dialect != "nats":
+                raise ValueError(f"queue groups are a NATS feature; binding {item!r} names one "
+                                 f"under dialect {dialect!r}")
+        else:
+            triple = " or a (subject, destination, queue_group) triple" if dialect == "nats" else ""
+            raise ValueError(f"a binding is a (pattern, destination) pair{triple}, got {item!r}")
+        patterns.append(pattern)
+        dests.append(dest)
+        queues.append(queue)
+    return patterns, dests, queues

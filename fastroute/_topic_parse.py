@@ -1,5 +1,7 @@
 """Parsing and validation of topic patterns in the three dialects (AMQP, MQTT, NATS).
 
+This is the readable statement of the rules and the source of PatternError messages; the
+bulk tokenizer in kernels/topic_parse.py applies the same rules to whole tables at once.
 A parsed pattern is a list of word tokens (literal bytes, :data:`STAR` or :data:`HASH`) in
 AMQP terms: ``*`` is exactly one word, ``#`` zero or more. MQTT's ``+``/``#`` and NATS's
 ``*``/``>`` translate onto those (``>`` is one or more words, i.e. ``*`` then ``#``).
@@ -143,27 +145,3 @@ def _parse_nats(p: bytes) -> Parsed:
         else:
             tokens.append(t)
     return Parsed(tuple(tokens), False, None)
-
-
-class Shape(NamedTuple):
-    """A pattern in prefix / middles / suffix form (see kernels/topic.py)."""
-
-    prefix: tuple
-    suffix: tuple
-    middles: tuple   # tuple of tuples of tokens, each non-empty
-    has_hash: bool
-
-
-def shape(tokens: tuple) -> Shape:
-    """Split tokens at '#': the words before the first, after the last, and between."""
-    if HASH not in tokens:
-        return Shape(tokens, (), (), False)
-    segs, cur = [], []
-    for tok in tokens:
-        if tok == HASH:
-            segs.append(tuple(cur))
-            cur = []
-        else:
-            cur.append(tok)
-    segs.append(tuple(cur))
-    return Shape(segs[0], segs[-1], tuple(s for s in segs[1:-1] if s), True)

@@ -191,73 +191,84 @@ def _build_node(b: _Builder, g: _Group, rows, qlist, depth):
     return node
 
 
-def _groups(shapes, skip):
+def _groups(P, skip):
     """Split patterns into groups: fixed length by length; '#' ones by (p, s) unless both
     are short, in which case they share one group. Yields (group, the fewest key words it
-    can match, whether longer keys can match too)."""
-    plain, short, long_ = {}, [], {}
-    for pid, sh in enumerate(shapes):
-        if pid in skip:
-            continue
-        p, s = len(sh.prefix), len(sh.suffix)
-        if not sh.has_hash:
-            plain.setdefault(p, []).append(pid)
-        elif p <= SHORT_AFFIX and s <= SHORT_AFFIX:
-            short.append(pid)
-        else:
-            long_.setdefault((p, s), []).append(pid)
-    for p, pids in sorted(plain.items()):
-        W = np.array([shapes[i].prefix for i in pids], np.int32).reshape(len(pids), p)
-        yield _Group(pids, W, np.arange(p), np.full(len(pids), p), -1), p, False
-    hash_sets = ([short] if short else []) + [v for _, v in sorted(long_.items())]
-    for pids in hash_sets:
-        P = max(len(shapes[i].prefix) for i in pids)
-        S = max(len(shapes[i].suffix) for i in pids)
-        W = np.full((len(pids), P + S), K.ANY, np.int32)
-        minlen = np.empty(len(pids), np.int32)
-        for r, i in enumerate(pids):
-            sh = shapes[i]
-            W[r, :len(sh.prefix)] = sh.prefix
-            for k in range(len(sh.suffix)):
-                W[r, P + k] = sh.suffix[len(sh.suffix) - 1 - k]
-            minlen[r] = len(sh.prefix) + len(sh.suffix) + sum(len(m) for m in sh.middles)
-        specs = list(range(P)) + [-(k + 1) for k in range(S)]
+    can match, whether longer keys can match too). ``P`` holds the pattern shapes; patterns
+    marked in ``skip`` are left out."""
+    p, s, has_hash = P["p"], P["s"], P["has_hash"]
+    ids = np.arange(p.shape[0])
+    keep = ~skip
+    for L in np.unique(p[keep & ~has_hash]).tolist():
+        pids = ids[keep & ~has_hash & (p == L)]
+        W = P["words"][P["word_off"][pids][:, None] + np.arange(L)].astype(np.int32)
+        yield (_Group(pids, W.reshape(pids.shape[0], L), np.arange(L), np.full(pids.shape[0], L), -1),
+               L, False)
+    hashed = keep & has_hash
+    short = hashed & (p <= SHORT_AFFIX) & (s <= SHORT_AFFIX)
+    sets = [ids[short]] if short.any() else []
+    long_ = hashed & ~short
+    if long_.any():
+        keys = np.unique(np.stack([p[long_], s[long_]], axis=1), axis=0)
+        sets += [ids[long_ & (p == kp) & (s == ks)] for kp, ks in keys.tolist()]
+    for pids in sets:
+        pp, ss, off = p[pids], s[pids], P["word_off"][pids]
+        Pm, Sm = int(pp.max()), int(ss.max())
+        W = np.full((pids.shape[0], Pm + Sm), K.ANY, np.int32)
+        for j in range(Pm):
+            m = pp > j
+            W[m, j] = P["words"][off[m] + j]
+        for k in range(Sm):
+            m = ss > k
+            W[m, Pm + k] = P["words"][off[m] + pp[m] + ss[m] - 1 - k]
+        minlen = P["minlen"][pids]
+        specs = list(range(Pm)) + [-(k + 1) for k in range(Sm)]
         yield _Group(pids, W, specs, minlen, int(minlen.max())), int(minlen.min()), True
 
 
-def build_table(shapes: list, flags: np.ndarray, words: list, targets: list, n_dest: int, dialect: int):
-    """Compile patterns into a TopicTable.
+def build_table(tok_off, toks, rows, no_dollar, pat_tgt_off, tgt, word_offsets, word_data,
+                n_dest: int, dialect: int):
+    """Compile tokenized patterns into a TopicTable.
 
     Args:
-        shapes: per pattern id, its Shape (tokens: word ids >= 0 or STAR).
-        flags: uint8 per pattern (kernels.topic.HAS_MIDDLES / NO_DOLLAR).
-        words: the literal words (bytes), indexed by word id.
-        targets: per pattern id, a list of ints: destination ids (>= 0), or -(k+1) for
+        tok_off, toks: the tokens of every binding (kernels/topic_parse.py).
+        rows: per pattern id, the binding row holding its tokens.
+        no_dollar: per pattern id, whether it must not match keys starting with '$'.
+        pat_tgt_off, tgt: per pattern id its targets: destination ids (>= 0), or -(k+1) for
             group-binding k.
+        word_offsets, word_data: the literal words, indexed by word id.
         n_dest: the number of destination ids.
         dialect: kernels.topic.AMQP / MQTT / NATS.
     """
-    n_pat = len(shapes)
-    n_words = len(words)
-    flags = np.asarray(flags, np.uint8)
+    from .kernels.topic_parse import pattern_shapes
+
+    (p, s, has_hash, minlen, lit_mid, word_off, words, pat_seg_off, seg_off,
+     seg_words) = pattern_shapes(tok_off, toks, rows)
+    P = dict(p=p, s=s, has_hash=has_hash, minlen=minlen, word_off=word_off, words=words)
+    n_pat = rows.shape[0]
+    n_words = word_offsets.shape[0] - 1
+    # middles of '*' alone are implied by the minimum length; only literal ones need a check
+    flags = (np.where(lit_mid, K.HAS_MIDDLES, 0) | np.where(no_dollar, K.NO_DOLLAR, 0)
+             | np.where(has_hash, K.OPEN_ENDED, 0)).astype(np.uint8)
     # patterns that constrain no position but need literal words in their middles are listed
     # under their rarest such word instead of joining a group every key would visit
-    anchored = [pid for pid, sh in enumerate(shapes)
-                if (flags[pid] & K.HAS_MIDDLES) and not sh.prefix and not sh.suffix]
+    anchored_mask = lit_mid & (p == 0) & (s == 0)
     anchor_off = np.zeros(n_words + 1, np.int32)
     anchor_pats = np.zeros(0, np.int32)
-    if anchored:
-        freq = np.bincount([w for sh in shapes for w in sh.prefix + sh.suffix + sum(sh.middles, ())
-                            if w >= 0], minlength=n_words)
-        anchor = np.asarray([min((w for m in shapes[pid].middles for w in m if w >= 0), key=lambda w: freq[w])
-                             for pid in anchored], np.int64)
+    if anchored_mask.any():
+        freq = np.bincount(toks[toks >= 0], minlength=n_words)
+        anchored = np.flatnonzero(anchored_mask)
+        anchor = np.empty(anchored.shape[0], np.int64)
+        for k, pid in enumerate(anchored.tolist()):
+            seg = seg_words[seg_off[pat_seg_off[pid]]:seg_off[pat_seg_off[pid + 1]]]
+            lits = seg[seg >= 0]
+            anchor[k] = lits[np.argmin(freq[lits])]
         order = np.argsort(anchor, kind="stable")
-        anchor_pats = np.asarray(anchored, np.int32)[order]
+        anchor_pats = anchored[order].astype(np.int32)
         np.cumsum(np.bincount(anchor, minlength=n_words), out=anchor_off[1:])
-    skip = set(anchored)
     b = _Builder()
     roots = []  # (root node, min key length, open-ended)
-    for g, min_len, open_ended in _groups(shapes, skip):
+    for g, min_len, open_ended in _groups(P, anchored_mask):
         rows = np.arange(g.pids.shape[0], dtype=np.int64)
         qlist = np.arange(g.specs.shape[0], dtype=np.int32)
         roots.append((_build_node(b, g, rows, qlist, 1), min_len, open_ended))
@@ -298,29 +309,10 @@ def build_table(shapes: list, flags: np.ndarray, words: list, targets: list, n_d
         lut_dense = np.zeros(0, np.int32)
         lut_keys, lut_vals = build_hash_lut(lut_slot, lut_word, lut_val, max(n_words, 1))
 
-    # patterns: middles for verification, targets
-    seg_counts = np.zeros(n_pat, np.int64)
-    seg_lens, seg_words = [], []
-    for pid, sh in enumerate(shapes):
-        seg_counts[pid] = len(sh.middles)
-        for m in sh.middles:
-            seg_lens.append(len(m))
-            seg_words.extend(m)
-    pat_seg_off = np.zeros(n_pat + 1, np.int32)
-    np.cumsum(seg_counts, out=pat_seg_off[1:])
-    seg_off = np.zeros(len(seg_lens) + 1, np.int32)
-    np.cumsum(np.asarray(seg_lens, np.int64), out=seg_off[1:])
-    pat_tgt_off = np.zeros(n_pat + 1, np.int32)
-    np.cumsum([len(t) for t in targets], out=pat_tgt_off[1:])
-    tgt = np.asarray([x for t in targets for x in t], np.int32)
-
-    pat_word_off = np.zeros(n_pat + 1, np.int32)
-    np.cumsum([len(sh.prefix) + len(sh.suffix) for sh in shapes], out=pat_word_off[1:])
-    pat_words = np.asarray([w for sh in shapes for w in sh.prefix + sh.suffix], np.int32)
-
     # what a leaf bit does: the destination itself for patterns with one plain destination
     # and nothing left to check (one load instead of three dependent ones), else -(pid + 1)
     leaf_pats = cat(b.pats, np.int32)
+    tgt = np.asarray(tgt, np.int32)
     n_targets = np.diff(pat_tgt_off)
     simple = (n_targets == 1) & ((flags & (K.NO_DOLLAR | K.HAS_MIDDLES)) == 0)
     first_target = np.where(n_targets > 0, tgt[np.minimum(pat_tgt_off[:-1], max(tgt.shape[0] - 1, 0))]
@@ -328,9 +320,6 @@ def build_table(shapes: list, flags: np.ndarray, words: list, targets: list, n_d
     simple &= first_target >= 0
     leaf_act = np.where(simple[leaf_pats], first_target[leaf_pats], -(leaf_pats + 1)).astype(np.int32)
 
-    word_offsets = np.zeros(n_words + 1, np.int64)
-    np.cumsum([len(w) for w in words], out=word_offsets[1:])
-    word_data = np.frombuffer(b"".join(words), np.uint8)
     word_slots, word_hashes = build_string_table(word_offsets, word_data)
 
     return K.TopicTable(
@@ -349,13 +338,8 @@ def build_table(shapes: list, flags: np.ndarray, words: list, targets: list, n_d
         node_nw=cat(b.nw, np.int32), node_all=cat(b.all, np.int32), node_boff=cat(b.boff, np.int32),
         bits=cat(b.bits, np.uint64), leaf_pats=leaf_pats, leaf_act=leaf_act,
         anchor_off=anchor_off, anchor_pats=anchor_pats,
-        pat_flags=flags,
-        pat_p=np.asarray([len(sh.prefix) for sh in shapes], np.int32),
-        pat_s=np.asarray([len(sh.suffix) for sh in shapes], np.int32),
-        pat_minlen=np.asarray([len(sh.prefix) + len(sh.suffix) + sum(map(len, sh.middles)) for sh in shapes],
-                              np.int32),
-        pat_word_off=pat_word_off, pat_words=pat_words,
-        pat_seg_off=pat_seg_off, seg_off=seg_off, seg_words=np.asarray(seg_words, np.int32),
+        pat_flags=flags, pat_p=p, pat_s=s, pat_minlen=minlen, pat_word_off=word_off, pat_words=words,
+        pat_seg_off=pat_seg_off, seg_off=seg_off, seg_words=seg_words,
         pat_tgt_off=pat_tgt_off, tgt=tgt,
     )
 

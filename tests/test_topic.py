@@ -383,3 +383,31 @@ def test_high_cardinality_vocabulary_splits_and_stays_compact():
     sample = bindings[::1]
     for key, row in zip(keys, route_sets(router, keys)):
         assert row == R.topic_route(sample, key, "amqp"), key
+
+
+# --------------------------------------------------------------------------- bulk tokenizer
+
+def _pattern_bytes():
+    alphabet = st.sampled_from([b"a", b".", b"/", b"*", b"#", b"+", b">", b" ", b"\x00", b"\x01", b"\xc3\xa9",
+                                b"\xff", b"\xef\xbf\xbe", b"$share/", b"$share/g/"])
+    return st.lists(alphabet, max_size=8).map(b"".join)
+
+
+@pytest.mark.parametrize("dialect", ["amqp", "mqtt", "nats"])
+@given(patterns=st.lists(_pattern_bytes(), min_size=1, max_size=6))
+def test_bulk_tokenizer_accepts_exactly_what_the_parser_accepts(dialect, patterns):
+    """A table compiles iff every pattern parses; a refused one raises the parser's error."""
+    from fastroute._topic_parse import parse
+
+    errors = []
+    for p in patterns:
+        try:
+            parse(p, dialect)
+        except fr.PatternError as exc:
+            errors.append(str(exc))
+    if errors:
+        with pytest.raises(fr.PatternError) as exc:
+            fr.TopicRouter([(p, "d") for p in patterns], dialect=dialect)
+        assert str(exc.value) == errors[0]
+    else:
+        fr.TopicRouter([(p, "d") for p in patterns], dialect=dialect)
