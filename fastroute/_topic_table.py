@@ -253,8 +253,8 @@ def build_table(tok_off, toks, rows, no_dollar, pat_tgt_off, tgt, word_offsets, 
     # patterns that constrain no position but need literal words in their middles are listed
     # under their rarest such word instead of joining a group every key would visit
     anchored_mask = lit_mid & (p == 0) & (s == 0)
-    anchor_off = np.zeros(n_words + 1, np.int32)
-    anchor_pats = np.zeros(0, np.int32)
+    b = _Builder()
+    anchor_node = np.full(max(n_words, 1), -1, np.int32)
     if anchored_mask.any():
         freq = np.bincount(toks[toks >= 0], minlength=n_words)
         anchored = np.flatnonzero(anchored_mask)
@@ -264,9 +264,10 @@ def build_table(tok_off, toks, rows, no_dollar, pat_tgt_off, tgt, word_offsets, 
             lits = seg[seg >= 0]
             anchor[k] = lits[np.argmin(freq[lits])]
         order = np.argsort(anchor, kind="stable")
-        anchor_pats = anchored[order].astype(np.int32)
-        np.cumsum(np.bincount(anchor, minlength=n_words), out=anchor_off[1:])
-    b = _Builder()
+        words_used, first = np.unique(anchor[order], return_index=True)
+        runs = np.append(first, order.shape[0]).astype(np.int64)
+        g = _Group(anchored, np.zeros((anchored.shape[0], 0), np.int32), [], minlen[anchored], -1)
+        anchor_node[words_used] = b.smalls(g, order, runs) + np.arange(words_used.shape[0])
     roots = []  # (root node, min key length, open-ended)
     for g, min_len, open_ended in _groups(P, anchored_mask):
         rows = np.arange(g.pids.shape[0], dtype=np.int64)
@@ -337,7 +338,7 @@ def build_table(tok_off, toks, rows, no_dollar, pat_tgt_off, tgt, word_offsets, 
         len_rows=cat(b.len_rows, np.int32),
         node_nw=cat(b.nw, np.int32), node_all=cat(b.all, np.int32), node_boff=cat(b.boff, np.int32),
         bits=cat(b.bits, np.uint64), leaf_pats=leaf_pats, leaf_act=leaf_act,
-        anchor_off=anchor_off, anchor_pats=anchor_pats,
+        anchor_node=anchor_node,
         pat_flags=flags, pat_p=p, pat_s=s, pat_minlen=minlen, pat_word_off=word_off, pat_words=words,
         pat_seg_off=pat_seg_off, seg_off=seg_off, seg_words=seg_words,
         pat_tgt_off=pat_tgt_off, tgt=tgt,

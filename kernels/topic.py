@@ -18,8 +18,8 @@ How a table answers a key (fastroute/_topic_table.py builds it):
   the key's word there, plus the child of patterns that accept any word there.
 * Rows and children are found by (slot, word id) in one lookup table (dense when small).
 * Patterns such as ``#.a.*.b.#`` constrain no position, only words somewhere in the middle;
-  they are listed under one literal word of their middles (their *anchor*) and checked when
-  the key contains that word.
+  they sit in a small node under one literal word of their middles (their *anchor*,
+  ``anchor_node`` per word id), visited when the key contains that word.
 * Where only a few patterns remain (a split on a high-cardinality word leaves one or two per
   word), a *small* node checks them one by one against their prefix and suffix words, which
   costs less memory than bit rows and lookup entries.
@@ -38,8 +38,8 @@ import numpy as np
 from numba import njit, prange
 
 from ._bits import trailing_zeros
-from ._config import INLINE, PARALLEL, SERIAL
-from .keys import hash_bytes, lookup_string, mix64
+from ._config import PARALLEL, SERIAL
+from .keys import hash_bytes, mix64
 
 AMQP = 0
 MQTT = 1
@@ -68,158 +68,11 @@ TopicTable = namedtuple("TopicTable", [
     "node_qoff", "lq_spec", "lq_slot", "lq_star",
     "node_lenoff", "node_lencap", "len_rows",
     "node_nw", "node_all", "node_boff",
-    "bits", "leaf_pats", "leaf_act", "anchor_off", "anchor_pats",
+    "bits", "leaf_pats", "leaf_act", "anchor_node",
     "pat_flags", "pat_p", "pat_s", "pat_minlen", "pat_word_off", "pat_words",
     "pat_seg_off", "seg_off", "seg_words",
     "pat_tgt_off", "tgt",
 ])
-
-
-@njit(**INLINE)
-def lut_get(lut_dense, lut_keys, lut_vals, n_words, slot, word):
-    """The value stored for (slot, word), or -1."""
-    if lut_dense.shape[0] > 0:
-        return np.int64(lut_dense[slot * n_words + word])
-    key = np.int64(slot) * n_words + word
-    mask = np.uint64(lut_keys.shape[0] - 1)
-    s = mix64(np.uint64(key)) & mask
-    while True:
-        k = lut_keys[s]
-        if k == key:
-            return np.int64(lut_vals[s])
-        if k < 0:
-            return np.int64(-1)
-        s = (s + np.uint64(1)) & mask
-
-
-@njit(**INLINE)
-def spec_word(words, n, spec):
-    """The key's word id at a spec (from the start if >= 0, from the end if < 0), or -1."""
-    i = spec if spec >= 0 else n + spec
-    if i < 0 or i >= n:
-        return -1
-    return words[i]
-
-
-@njit(**SERIAL)
-def middles_fit(pat_p, pat_s, pat_seg_off, seg_off, seg_words, pid, words, n):
-    """Greedy, leftmost placement of a pattern's middle segments between prefix and suffix.
-
-    Leftmost placement is optimal for fixed-length segments separated by '#', so a failure
-    here means no placement exists.
-    """
-    pos = pat_p[pid]
-    end = n - pat_s[pid]
-    for g in range(pat_seg_off[pid], pat_seg_off[pid + 1]):
-        a = seg_off[g]
-        ln = seg_off[g + 1] - a
-        found = False
-        i = pos
-        while i + ln <= end:
-            ok = True
-            for k in range(ln):
-                w = seg_words[a + k]
-                if w != STAR and w != words[i + k]:
-                    ok = False
-                    break
-            if ok:
-                found = True
-                break
-            i += 1
-        if not found:
-            return False
-        pos = i + ln
-    return True
-
-
-@njit(**SERIAL)
-def pattern_fits(pat_flags, pat_p, pat_s, pat_minlen, pat_word_off, pat_words, pid, words, n):
-    """Whether a pattern's length, prefix and suffix accept the key (middles not checked)."""
-    p = pat_p[pid]
-    s = pat_s[pid]
-    if (pat_flags[pid] & OPEN_ENDED) != 0:
-        if n < pat_minlen[pid]:
-            return False
-    elif n != p:
-        return False
-    a = pat_word_off[pid]
-    for k in range(p):
-        w = pat_words[a + k]
-        if w != STAR and w != words[k]:
-            return False
-    for k in range(s):
-        w = pat_words[a + p + k]
-        if w != STAR and w != words[n - s + k]:
-            return False
-    return True
-
-
-@njit(**INLINE)
-def split_words(t, data, k0, k1, words):
-    """Tokenize key bytes into word ids; return the word count, or -1 if the key routes nowhere.
-
-    AMQP: the empty key has zero words. NATS: a subject with an empty token has no interest.
-    """
-    if k1 == k0 and t.dialect == AMQP:
-        return 0
-    n = 0
-    start = k0
-    sep = t.sep
-    for k in range(k0, k1 + 1):
-        if k == k1 or data[k] == sep:
-            if t.dialect == NATS and k == start:
-                return -1
-            h = hash_bytes(data, start, k)
-            words[n] = lookup_string(t.word_slots, t.word_hashes, t.word_offsets, t.word_data,
-                                     data, start, k, h)
-            n += 1
-            start = k + 1
-    return n
-
-
-@njit(**SERIAL)
-def mqtt_topic_ok(data, k0, k1):
-    """mosquitto's check of a PUBLISH topic: non-empty, no wildcards, valid restricted UTF-8."""
-    if k1 == k0 or k1 - k0 > 65535:
-        return False
-    k = k0
-    while k < k1:
-        c = np.int64(data[k])
-        if c < 0x80:
-            if c <= 0x1F or c == 0x7F or c == 0x2B or c == 0x23:  # controls, '+', '#'
-                return False
-            k += 1
-            continue
-        if c & 0xE0 == 0xC0:
-            if c < 0xC2:
-                return False
-            ln = 2
-            cp = c & 0x1F
-        elif c & 0xF0 == 0xE0:
-            ln = 3
-            cp = c & 0x0F
-        elif c & 0xF8 == 0xF0:
-            if c > 0xF4:
-                return False
-            ln = 4
-            cp = c & 0x07
-        else:
-            return False
-        if k + ln > k1:
-            return False
-        for j in range(1, ln):
-            b = np.int64(data[k + j])
-            if b & 0xC0 != 0x80:
-                return False
-            cp = (cp << 6) | (b & 0x3F)
-        if (ln == 3 and cp < 0x800) or (ln == 4 and (cp < 0x10000 or cp > 0x10FFFF)):
-            return False
-        if 0xD800 <= cp <= 0xDFFF or 0x7F <= cp <= 0x9F or 0xFDD0 <= cp <= 0xFDEF:
-            return False
-        if cp & 0xFFFF >= 0xFFFE:
-            return False
-        k += ln
-    return True
 
 
 @njit(**SERIAL)
@@ -245,177 +98,350 @@ def sort_unique(buf, a, b):
     return w
 
 
-@njit(**INLINE)
-def emit(t, pid, words, n, dollar, use_bitmap, bitmap, summary, out, nd, o1, gout, ng, g1, overflow):
-    """Record the targets of a pattern whose prefix and suffix matched, after its last checks
-    (the '$' rule, middles). Returns the updated (nd, ng, overflow)."""
-    flags = t.pat_flags[pid]
-    if (flags & NO_DOLLAR) != 0 and dollar:
-        return nd, ng, overflow
-    if (flags & HAS_MIDDLES) != 0 and not middles_fit(
-            t.pat_p, t.pat_s, t.pat_seg_off, t.seg_off, t.seg_words, pid, words, n):
-        return nd, ng, overflow
-    for e in range(t.pat_tgt_off[pid], t.pat_tgt_off[pid + 1]):
-        d = t.tgt[e]
-        if d >= 0:
-            if use_bitmap:
-                bitmap[d >> 6] |= np.uint64(1) << np.uint64(d & 63)
-                summary[d >> 12] |= np.uint64(1) << np.uint64((d >> 6) & 63)
-            elif nd < o1:
-                out[nd] = d
-                nd += 1
-            else:
-                overflow = True
-        elif ng < g1:
-            gout[ng] = -d - 1
-            ng += 1
-        else:
-            overflow = True
-    return nd, ng, overflow
+@njit(**SERIAL)
+def match_chunk(t, offsets, data, reps, k0, k1, max_words, out, cap, gout, gcap, start, count,
+                gstart, gcount):
+    """Match the keys reps[k0:k1], writing into out[cap0:cap1] and gout[gcap0:gcap1].
 
+    ``cap``/``gcap`` are (start, end) of this chunk's regions. Per key k it sets start[k],
+    count[k] (destination ids, ascending and unique) and gstart[k], gcount[k] (group-binding
+    indices in pattern order). Returns False when a region ran out of room (the caller
+    retries with more).
 
-@njit(**INLINE)
-def match_key(t, data, k0, k1, words, stack, rows, bitmap, summary, out, o0, o1, gout, g0, g1):
-    """Match one key; write its destination ids to out[o0:o1] (ascending, unique) and its
-    group targets to gout[g0:g1] (group-binding indices, in pattern order).
-
-    ``bitmap``/``summary`` are per-thread scratch of n_dest bits and n_dest/4096 words, all
-    zero on entry and on return (empty when the table sorts instead, ``use_bitmap`` 0).
-    Returns (destinations written, group targets written), or (-1, -1) when a buffer is too
-    small (the caller retries with more room).
+    The whole per-key procedure is written out in this one function on purpose: numba
+    reference-counts arrays passed to helper functions with atomic operations, and when two
+    threads touch the same table arrays those atomics cost more than the matching itself.
     """
-    if t.dialect == MQTT and not mqtt_topic_ok(data, k0, k1):
-        return 0, 0
-    n = split_words(t, data, k0, k1, words)
-    if n < 0:
-        return 0, 0
-    dollar = k1 > k0 and data[k0] == 36  # '$'
-    use_bitmap = summary.shape[0] > 0
-    lut_dense = t.lut_dense
-    lut_keys = t.lut_keys
-    lut_vals = t.lut_vals
-    n_words = t.n_words
-    bits = t.bits
-    li = min(n, t.len_root_off.shape[0] - 2)
-    nd = o0
-    ng = g0
-    overflow = False
-    for r in range(t.len_root_off[li], t.len_root_off[li + 1]):
-        stack[0] = t.len_roots[r]
-        top = 1
-        while top > 0:
+    # the table's arrays as plain locals, read once: no reference counting in the loops
+    (dialect, sep, max_depth, max_specs, n_words, n_dest, use_bitmap,
+     word_offsets, word_data, word_slots, word_hashes, lut_dense, lut_keys, lut_vals,
+     len_root_off, len_roots, node_kind, node_spec, node_slot, node_star, node_qoff,
+     lq_spec, lq_slot, lq_star, node_lenoff, node_lencap, len_rows, node_nw, node_all,
+     node_boff, bits, leaf_pats, leaf_act, anchor_node, pat_flags, pat_p,
+     pat_s, pat_minlen, pat_word_off, pat_words, pat_seg_off, seg_off, seg_words,
+     pat_tgt_off, tgt) = t
+    words = np.empty(max_words + 1, np.int32)
+    stack = np.empty(max_depth + 2, np.int64)
+    rows = np.empty(max_specs + 1, np.int64)
+    bm_words = (n_dest + 63) // 64 if use_bitmap else 0
+    sm_words = (n_dest + 4095) // 4096 if use_bitmap else 0
+    bitmap = np.zeros(bm_words, np.uint64)
+    summary = np.zeros(sm_words, np.uint64)
+    dense = lut_dense.shape[0] > 0
+    lut_mask = np.uint64(lut_keys.shape[0] - 1)
+    word_mask = np.uint64(word_slots.shape[0] - 1)
+    n_classes = len_root_off.shape[0] - 2
+    pos = cap[0]
+    o_end = cap[1]
+    gpos = gcap[0]
+    g_end = gcap[1]
+    for k in range(k0, k1):
+        i = reps[k]
+        a0 = offsets[i]
+        a1 = offsets[i + 1]
+        nd = pos
+        ng = gpos
+        overflow = False
+        start[k] = pos
+        gstart[k] = gpos
+        count[k] = 0
+        gcount[k] = 0
+        # -- a topic mosquitto would refuse routes nowhere
+        if dialect == MQTT:
+            ok = a1 > a0 and a1 - a0 <= 65535
+            j = a0
+            while ok and j < a1:
+                c = np.int64(data[j])
+                if c < 0x80:
+                    if c <= 0x1F or c == 0x7F or c == 0x2B or c == 0x23:  # controls, '+', '#'
+                        ok = False
+                    j += 1
+                    continue
+                if c & 0xE0 == 0xC0 and c >= 0xC2:
+                    ln = 2
+                    cp = c & 0x1F
+                elif c & 0xF0 == 0xE0:
+                    ln = 3
+                    cp = c & 0x0F
+                elif c & 0xF8 == 0xF0 and c <= 0xF4:
+                    ln = 4
+                    cp = c & 0x07
+                else:
+                    ok = False
+                    break
+                if j + ln > a1:
+                    ok = False
+                    break
+                for q in range(1, ln):
+                    x = np.int64(data[j + q])
+                    if x & 0xC0 != 0x80:
+                        ok = False
+                    cp = (cp << 6) | (x & 0x3F)
+                if ((ln == 3 and cp < 0x800) or (ln == 4 and (cp < 0x10000 or cp > 0x10FFFF))
+                        or 0xD800 <= cp <= 0xDFFF or 0x7F <= cp <= 0x9F or 0xFDD0 <= cp <= 0xFDEF
+                        or cp & 0xFFFF >= 0xFFFE):
+                    ok = False
+                j += ln
+            if not ok:
+                continue
+        # -- split into words and look each up in the dictionary (-1: not a literal word)
+        n = 0
+        nowhere = False
+        if not (a1 == a0 and dialect == AMQP):
+            ws = a0
+            for j in range(a0, a1 + 1):
+                if j < a1 and data[j] != sep:
+                    continue
+                if dialect == NATS and j == ws:
+                    nowhere = True  # an empty token: no interest
+                    break
+                h = hash_bytes(data, ws, j)
+                s = h & word_mask
+                wid = -1
+                for _ in range(word_slots.shape[0]):
+                    cand = word_slots[s]
+                    if cand < 0:
+                        break
+                    if word_hashes[cand] == h and word_offsets[cand + 1] - word_offsets[cand] == j - ws:
+                        same = True
+                        b0 = word_offsets[cand]
+                        for q in range(j - ws):
+                            if word_data[b0 + q] != data[ws + q]:
+                                same = False
+                                break
+                        if same:
+                            wid = cand
+                            break
+                    s = (s + np.uint64(1)) & word_mask
+                words[n] = wid
+                n += 1
+                ws = j + 1
+        if nowhere:
+            continue
+        dollar = a1 > a0 and data[a0] == 36  # '$'
+        li = min(n, n_classes)
+        # -- walk the groups a key of n words can match; the anchored patterns come last
+        r = len_root_off[li]
+        r_end = len_root_off[li + 1]
+        top = 0
+        anchor_i = 0
+        while True:
+            if top == 0:
+                if r < r_end:
+                    stack[0] = len_roots[r]
+                    top = 1
+                    r += 1
+                else:
+                    # then the anchored patterns listed under each distinct word of the key
+                    while top == 0 and anchor_i < n:
+                        w = words[anchor_i]
+                        anchor_i += 1
+                        if w < 0 or anchor_node[w] < 0:
+                            continue
+                        seen = False
+                        for q in range(anchor_i - 1):
+                            if words[q] == w:
+                                seen = True
+                                break
+                        if not seen:
+                            stack[0] = anchor_node[w]
+                            top = 1
+                    if top == 0:
+                        break
             top -= 1
             node = stack[top]
-            kind = t.node_kind[node]
-            if kind == SMALL:
-                boff = t.node_boff[node]
-                for k in range(t.node_nw[node]):
-                    pid = t.leaf_pats[boff + k]
-                    if not pattern_fits(t.pat_flags, t.pat_p, t.pat_s, t.pat_minlen, t.pat_word_off,
-                                        t.pat_words, pid, words, n):
-                        continue
-                    nd, ng, overflow = emit(t, pid, words, n, dollar, use_bitmap, bitmap, summary,
-                                            out, nd, o1, gout, ng, g1, overflow)
-                continue
+            kind = node_kind[node]
             if kind == SPLIT:
-                w = spec_word(words, n, t.node_spec[node])
+                spec = node_spec[node]
+                wi = spec if spec >= 0 else n + spec
+                w = words[wi] if 0 <= wi < n else -1
                 if w >= 0:
-                    child = lut_get(lut_dense, lut_keys, lut_vals, n_words, t.node_slot[node], w)
+                    child = -1
+                    if dense:
+                        child = lut_dense[node_slot[node] * n_words + w]
+                    else:
+                        key = np.int64(node_slot[node]) * n_words + w
+                        s = mix64(np.uint64(key)) & lut_mask
+                        while lut_keys[s] >= 0:
+                            if lut_keys[s] == key:
+                                child = lut_vals[s]
+                                break
+                            s = (s + np.uint64(1)) & lut_mask
                     if child >= 0:
                         stack[top] = child
                         top += 1
-                if t.node_star[node] >= 0:
-                    stack[top] = t.node_star[node]
+                if node_star[node] >= 0:
+                    stack[top] = node_star[node]
                     top += 1
                 continue
-            # leaf: the length row (or the 'all' row), then one row per spec
-            lenoff = t.node_lenoff[node]
-            if lenoff >= 0:
-                first = t.len_rows[lenoff + min(n, t.node_lencap[node])]
+            # the candidates of this node: a bitset leaf, or a few patterns one by one
+            if kind == SMALL:
+                n_cand = node_nw[node]
             else:
-                first = t.node_all[node]
-            if first < 0:
-                continue
-            qa = t.node_qoff[node]
-            qb = t.node_qoff[node + 1]
-            dead = False
-            for j in range(qa, qb):
-                w = spec_word(words, n, t.lq_spec[j])
-                row = np.int64(-1)
-                if w >= 0:
-                    row = lut_get(lut_dense, lut_keys, lut_vals, n_words, t.lq_slot[j], w)
-                if row < 0:
-                    row = t.lq_star[j]
+                lenoff = node_lenoff[node]
+                first = len_rows[lenoff + min(n, node_lencap[node])] if lenoff >= 0 else node_all[node]
+                if first < 0:
+                    continue
+                qa = node_qoff[node]
+                qb = node_qoff[node + 1]
+                dead = False
+                for q in range(qa, qb):
+                    spec = lq_spec[q]
+                    wi = spec if spec >= 0 else n + spec
+                    w = words[wi] if 0 <= wi < n else -1
+                    row = -1
+                    if w >= 0:
+                        if dense:
+                            row = lut_dense[lq_slot[q] * n_words + w]
+                        else:
+                            key = np.int64(lq_slot[q]) * n_words + w
+                            s = mix64(np.uint64(key)) & lut_mask
+                            while lut_keys[s] >= 0:
+                                if lut_keys[s] == key:
+                                    row = lut_vals[s]
+                                    break
+                                s = (s + np.uint64(1)) & lut_mask
                     if row < 0:
-                        dead = True
-                        break
-                rows[j - qa] = row
-            if dead:
-                continue
-            nq = qb - qa
-            nw = t.node_nw[node]
-            boff = t.node_boff[node]
+                        row = lq_star[q]
+                        if row < 0:
+                            dead = True
+                            break
+                    rows[q - qa] = row
+                if dead:
+                    continue
+                n_cand = 0
+            nq = 0 if kind == SMALL else qb - qa
+            boff = node_boff[node]
+            nw = node_nw[node] if kind != SMALL else 1
             for c in range(nw):
-                acc = bits[first + c]
-                for j in range(nq):
-                    if acc == 0:
-                        break
-                    acc &= bits[rows[j] + c]
-                while acc != 0:
-                    bit = np.int64(trailing_zeros(acc))
-                    acc &= acc - np.uint64(1)
-                    act = t.leaf_act[boff + c * 64 + bit]
-                    if act >= 0 and use_bitmap:
-                        # a pattern with one plain destination and nothing left to check
-                        bitmap[act >> 6] |= np.uint64(1) << np.uint64(act & 63)
-                        summary[act >> 12] |= np.uint64(1) << np.uint64((act >> 6) & 63)
+                if kind == SMALL:
+                    acc = np.uint64(0)
+                else:
+                    acc = bits[first + c]
+                    for q in range(nq):
+                        if acc == 0:
+                            break
+                        acc &= bits[rows[q] + c]
+                m = 0
+                while acc != 0 or (kind == SMALL and m < n_cand):
+                    if kind == SMALL:
+                        pid = leaf_pats[boff + m]
+                        m += 1
+                        # prefix, suffix and length, checked directly
+                        pp = pat_p[pid]
+                        ps = pat_s[pid]
+                        if (pat_flags[pid] & OPEN_ENDED) != 0:
+                            if n < pat_minlen[pid]:
+                                continue
+                        elif n != pp:
+                            continue
+                        fits = True
+                        wa = pat_word_off[pid]
+                        for q in range(pp):
+                            w = pat_words[wa + q]
+                            if w != STAR and w != words[q]:
+                                fits = False
+                                break
+                        if fits:
+                            for q in range(ps):
+                                w = pat_words[wa + pp + q]
+                                if w != STAR and w != words[n - ps + q]:
+                                    fits = False
+                                    break
+                        if not fits:
+                            continue
                     else:
-                        nd, ng, overflow = emit(t, t.leaf_pats[boff + c * 64 + bit], words, n, dollar,
-                                                use_bitmap, bitmap, summary, out, nd, o1, gout, ng, g1,
-                                                overflow)
-    # anchored patterns: checked when the key contains their anchor word (once per word)
-    if t.anchor_pats.shape[0] > 0:
-        for i in range(n):
-            w = words[i]
-            if w < 0 or t.anchor_off[w] == t.anchor_off[w + 1]:
-                continue
-            seen = False
-            for j in range(i):
-                if words[j] == w:
-                    seen = True
-                    break
-            if seen:
-                continue
-            for k in range(t.anchor_off[w], t.anchor_off[w + 1]):
-                pid = t.anchor_pats[k]
-                if pattern_fits(t.pat_flags, t.pat_p, t.pat_s, t.pat_minlen, t.pat_word_off, t.pat_words,
-                                pid, words, n):
-                    nd, ng, overflow = emit(t, pid, words, n, dollar, use_bitmap, bitmap, summary,
-                                            out, nd, o1, gout, ng, g1, overflow)
-    if use_bitmap:
-        # read the bitmap out in order, clearing it for the next key
-        for sw in range(summary.shape[0]):
-            sbits = summary[sw]
-            if sbits == 0:
-                continue
-            summary[sw] = 0
-            while sbits != 0:
-                wi = (sw << 6) + np.int64(trailing_zeros(sbits))
-                sbits &= sbits - np.uint64(1)
-                b = bitmap[wi]
-                bitmap[wi] = 0
-                while b != 0:
-                    if nd < o1:
-                        out[nd] = np.int32((wi << 6) + np.int64(trailing_zeros(b)))
-                        nd += 1
-                    else:
-                        overflow = True
-                    b &= b - np.uint64(1)
-    else:
-        nd = sort_unique(out, o0, nd)
-    if overflow:
-        return -1, -1
-    return nd - o0, ng - g0
+                        bit = np.int64(trailing_zeros(acc))
+                        acc &= acc - np.uint64(1)
+                        act = leaf_act[boff + c * 64 + bit]
+                        if act >= 0 and use_bitmap:
+                            # one plain destination and nothing left to check
+                            bitmap[act >> 6] |= np.uint64(1) << np.uint64(act & 63)
+                            summary[act >> 12] |= np.uint64(1) << np.uint64((act >> 6) & 63)
+                            continue
+                        pid = leaf_pats[boff + c * 64 + bit]
+                    # the last checks: the '$' rule, then middles placed greedily leftmost
+                    # (optimal for fixed-length segments separated by '#')
+                    flags = pat_flags[pid]
+                    if (flags & NO_DOLLAR) != 0 and dollar:
+                        continue
+                    if (flags & HAS_MIDDLES) != 0:
+                        at = pat_p[pid]
+                        end = n - pat_s[pid]
+                        placed = True
+                        for g in range(pat_seg_off[pid], pat_seg_off[pid + 1]):
+                            sa = seg_off[g]
+                            ln = seg_off[g + 1] - sa
+                            found = False
+                            x = at
+                            while x + ln <= end:
+                                hit = True
+                                for q in range(ln):
+                                    w = seg_words[sa + q]
+                                    if w != STAR and w != words[x + q]:
+                                        hit = False
+                                        break
+                                if hit:
+                                    found = True
+                                    break
+                                x += 1
+                            if not found:
+                                placed = False
+                                break
+                            at = x + ln
+                        if not placed:
+                            continue
+                    for e in range(pat_tgt_off[pid], pat_tgt_off[pid + 1]):
+                        d = tgt[e]
+                        if d >= 0:
+                            if use_bitmap:
+                                bitmap[d >> 6] |= np.uint64(1) << np.uint64(d & 63)
+                                summary[d >> 12] |= np.uint64(1) << np.uint64((d >> 6) & 63)
+                            elif nd < o_end:
+                                out[nd] = d
+                                nd += 1
+                            else:
+                                overflow = True
+                        elif ng < g_end:
+                            gout[ng] = -d - 1
+                            ng += 1
+                        else:
+                            overflow = True
+        # -- destinations out in ascending order
+        if use_bitmap:
+            for sw in range(sm_words):
+                sbits = summary[sw]
+                if sbits == 0:
+                    continue
+                summary[sw] = 0
+                while sbits != 0:
+                    wi = (sw << 6) + np.int64(trailing_zeros(sbits))
+                    sbits &= sbits - np.uint64(1)
+                    bw = bitmap[wi]
+                    bitmap[wi] = 0
+                    while bw != 0:
+                        if nd < o_end:
+                            out[nd] = np.int32((wi << 6) + np.int64(trailing_zeros(bw)))
+                            nd += 1
+                        else:
+                            overflow = True
+                        bw &= bw - np.uint64(1)
+        else:
+            if nd - pos > 1:
+                out[pos:nd] = np.sort(out[pos:nd])
+                wq = pos + 1
+                for q in range(pos + 1, nd):
+                    if out[q] != out[wq - 1]:
+                        out[wq] = out[q]
+                        wq += 1
+                nd = wq
+        if overflow:
+            return False
+        count[k] = nd - pos
+        gcount[k] = ng - gpos
+        pos = nd
+        gpos = ng
+    return True
 
 
 @njit(**PARALLEL)
@@ -444,30 +470,11 @@ def match_unique(t, offsets, data, reps, max_words, per_key, g_per_key, nchunks)
     gstart = np.zeros(u, np.int64)
     gcount = np.zeros(u, np.int64)
     overflowed = np.zeros(nchunks, np.bool_)
-    depth = t.max_depth + 2
-    n_bitmap = (t.n_dest + 63) // 64 if t.use_bitmap else 0
-    n_summary = (t.n_dest + 4095) // 4096 if t.use_bitmap else 0
     for c in prange(nchunks):
-        words = np.empty(max_words + 1, np.int32)
-        stack = np.empty(depth, np.int64)
-        rows = np.empty(t.max_specs + 1, np.int64)
-        bitmap = np.zeros(n_bitmap, np.uint64)
-        summary = np.zeros(n_summary, np.uint64)
-        pos = cap[c]
-        gpos = gcap[c]
-        for k in range(c * u // nchunks, (c + 1) * u // nchunks):
-            i = reps[k]
-            m, g = match_key(t, data, offsets[i], offsets[i + 1], words, stack, rows, bitmap, summary,
-                             out, pos, cap[c + 1], gout, gpos, gcap[c + 1])
-            if m < 0:
-                overflowed[c] = True
-                break
-            start[k] = pos
-            count[k] = m
-            gstart[k] = gpos
-            gcount[k] = g
-            pos += m
-            gpos += g
+        ok = match_chunk(t, offsets, data, reps, c * u // nchunks, (c + 1) * u // nchunks, max_words,
+                         out, cap[c:c + 2], gout, gcap[c:c + 2], start, count, gstart, gcount)
+        if not ok:
+            overflowed[c] = True
     return out, start, count, gout, gstart, gcount, overflowed
 
 
