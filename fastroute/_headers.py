@@ -206,7 +206,7 @@ class HeaderTable:
                     raise BatchError(f"headers[{i}]: expected (name, value) pairs, got {item!r}", i) from None
                 where = f"headers[{i}][{name!r}]"
                 try:
-                    nb = name if type(name) is str else _name_bytes(name, where).decode("utf-8")
+                    nb = str(name) if isinstance(name, str) else _name_bytes(name, where).decode("utf-8")
                 except UnicodeDecodeError:
                     raise BatchError(f"{where}: header name is not UTF-8", i) from None
                 except BatchError as exc:
