@@ -124,7 +124,9 @@ def match_chunk(t, offsets, data, reps, k0, k1, max_words, out, cap, gout, gcap,
     stack = np.empty(max_depth + 2, np.int64)
     rows = np.empty(max_specs + 1, np.int64)
     bm_words = (n_dest + 63) // 64 if use_bitmap else 0
-    sm_words = (n_dest + 4095) // 4096 if use_bitmap else 0
+    # a summary bit per bitmap word pays off only when the bitmap is too long to scan
+    sm_words = (n_dest + 4095) // 4096 if use_bitmap and bm_words > 64 else 0
+    use_summary = sm_words > 0
     bitmap = np.zeros(bm_words, np.uint64)
     summary = np.zeros(sm_words, np.uint64)
     dense = lut_dense.shape[0] > 0
@@ -357,7 +359,8 @@ def match_chunk(t, offsets, data, reps, k0, k1, max_words, out, cap, gout, gcap,
                         if act >= 0 and use_bitmap:
                             # one plain destination and nothing left to check
                             bitmap[act >> 6] |= np.uint64(1) << np.uint64(act & 63)
-                            summary[act >> 12] |= np.uint64(1) << np.uint64((act >> 6) & 63)
+                            if use_summary:
+                                summary[act >> 12] |= np.uint64(1) << np.uint64((act >> 6) & 63)
                             continue
                         pid = leaf_pats[boff + c * 64 + bit]
                     # the last checks: the '$' rule, then middles placed greedily leftmost
@@ -396,7 +399,8 @@ def match_chunk(t, offsets, data, reps, k0, k1, max_words, out, cap, gout, gcap,
                         if d >= 0:
                             if use_bitmap:
                                 bitmap[d >> 6] |= np.uint64(1) << np.uint64(d & 63)
-                                summary[d >> 12] |= np.uint64(1) << np.uint64((d >> 6) & 63)
+                                if use_summary:
+                                    summary[d >> 12] |= np.uint64(1) << np.uint64((d >> 6) & 63)
                             elif nd < o_end:
                                 out[nd] = d
                                 nd += 1
@@ -409,15 +413,26 @@ def match_chunk(t, offsets, data, reps, k0, k1, max_words, out, cap, gout, gcap,
                             overflow = True
         # -- destinations out in ascending order
         if use_bitmap:
-            for sw in range(sm_words):
-                sbits = summary[sw]
-                if sbits == 0:
-                    continue
-                summary[sw] = 0
-                while sbits != 0:
-                    wi = (sw << 6) + np.int64(trailing_zeros(sbits))
-                    sbits &= sbits - np.uint64(1)
+            for sw in range(sm_words if use_summary else 1):
+                sbits = np.uint64(0)
+                if use_summary:
+                    sbits = summary[sw]
+                    summary[sw] = 0
+                wi = -1
+                while True:
+                    # the next bitmap word that may hold bits: from the summary, or every word
+                    if use_summary:
+                        if sbits == 0:
+                            break
+                        wi = (sw << 6) + np.int64(trailing_zeros(sbits))
+                        sbits &= sbits - np.uint64(1)
+                    else:
+                        wi += 1
+                        if wi >= bm_words:
+                            break
                     bw = bitmap[wi]
+                    if bw == 0:
+                        continue
                     bitmap[wi] = 0
                     while bw != 0:
                         if nd < o_end:

@@ -411,3 +411,14 @@ def test_bulk_tokenizer_accepts_exactly_what_the_parser_accepts(dialect, pattern
         assert str(exc.value) == errors[0]
     else:
         fr.TopicRouter([(p, "d") for p in patterns], dialect=dialect)
+
+
+def test_many_destinations_use_the_summary_bitmap():
+    """Over 4,096 destinations the destination bitmap keeps a summary; answers are unchanged."""
+    bindings = [(f"k.{i % 7}.#", f"d{i}") for i in range(6000)] + [("#", "all")]
+    router = fr.TopicRouter(bindings)
+    routes = router.route(["k.3.x", "k.9", "z"])
+    assert set(routes[0]) == {f"d{i}" for i in range(6000) if i % 7 == 3} | {"all"}
+    assert routes[1] == ["all"] and routes[2] == ["all"]
+    ids = routes.ids(0)
+    assert (ids[1:] > ids[:-1]).all()
