@@ -38,7 +38,7 @@ class _Builder:
         self.max_specs = 1
         # per node, chunks in node-id order
         self.kind, self.spec, self.slot, self.nw, self.all, self.boff = ([] for _ in range(6))
-        self.lenoff, self.lencap, self.npos = [], [], []
+        self.lenoff, self.lencap, self.npos, self.sum = [], [], [], []
         self.lq_spec, self.lq_slot, self.lq_star = [], [], []
         self.len_rows, self.bits, self.pats = [], [], []
         self.lut = []          # (slots, words, vals) chunks
@@ -49,7 +49,14 @@ class _Builder:
         r = run_starts.shape[0] - 1
         k = qlist.shape[0]
         slot_base = self.n_slots
-        nw, allrow, boff, lq_star, len_rows, bits, pats, ls, lw, lv = build_leaves(
+        if k and order.shape[0] > 64:
+            # order each leaf's patterns by their word at its most selective spec, wildcards
+            # last: a key's row there then has few non-zero chunks, which the summary skips
+            key = g.W[order, qlist[0]].astype(np.int64)
+            key[key < 0] = np.iinfo(np.int64).max
+            run_id = np.repeat(np.arange(r), np.diff(run_starts))
+            order = order[np.lexsort((key, run_id))]
+        nw, has_sum, allrow, boff, lq_star, len_rows, bits, pats, ls, lw, lv = build_leaves(
             g.W, g.pids, g.minlen, order, run_starts, qlist, g.len_cap, slot_base, self.n_bits,
             self.n_pats)
         first = self.n_nodes
@@ -62,6 +69,7 @@ class _Builder:
         self.spec.append(np.zeros(r, np.int32))
         self.slot.append(np.full(r, -1, np.int32))
         self.nw.append(nw)
+        self.sum.append(has_sum)
         self.all.append(allrow)
         self.boff.append(boff)
         self.npos.append(np.full(r, k, np.int64))
@@ -90,6 +98,7 @@ class _Builder:
         self.spec.append(np.zeros(r, np.int32))
         self.slot.append(np.full(r, -1, np.int32))
         self.nw.append(np.diff(run_starts))
+        self.sum.append(np.zeros(r, np.int8))
         self.all.append(np.full(r, -1, np.int64))
         self.boff.append(self.n_pats + run_starts[:-1] - base)
         self.npos.append(np.zeros(r, np.int64))
@@ -109,6 +118,7 @@ class _Builder:
         self.spec.append(np.full(1, spec, np.int32))
         self.slot.append(np.full(1, slot, np.int32))
         self.lencap.append(np.full(1, -1, np.int32))
+        self.sum.append(np.zeros(1, np.int8))
         for lst, val in ((self.nw, 0), (self.all, -1), (self.boff, -1), (self.npos, 0), (self.lenoff, -1)):
             lst.append(np.full(1, val, np.int64))
         return node, slot
@@ -250,9 +260,12 @@ def build_table(tok_off, toks, rows, no_dollar, pat_tgt_off, tgt, word_offsets, 
     # middles of '*' alone are implied by the minimum length; only literal ones need a check
     flags = (np.where(lit_mid, K.HAS_MIDDLES, 0) | np.where(no_dollar, K.NO_DOLLAR, 0)
              | np.where(has_hash, K.OPEN_ENDED, 0)).astype(np.uint8)
-    # patterns that constrain no position but need literal words in their middles are listed
-    # under their rarest such word instead of joining a group every key would visit
-    anchored_mask = lit_mid & (p == 0) & (s == 0)
+    # patterns whose prefix and suffix hold no literal word (only '*', which the length
+    # covers) but whose middles do: listed under their rarest middle word instead of joining
+    # a group where every key would have to check their middles
+    owner = np.repeat(np.arange(n_pat), np.diff(word_off))
+    affix_literal = np.bincount(owner, weights=(words >= 0), minlength=n_pat) > 0
+    anchored_mask = lit_mid & ~affix_literal
     b = _Builder()
     anchor_node = np.full(max(n_words, 1), -1, np.int32)
     if anchored_mask.any():
@@ -336,7 +349,7 @@ def build_table(tok_off, toks, rows, no_dollar, pat_tgt_off, tgt, word_offsets, 
         lq_star=cat(b.lq_star, np.int32),
         node_lenoff=cat(b.lenoff, np.int32), node_lencap=cat(b.lencap, np.int32),
         len_rows=cat(b.len_rows, np.int32),
-        node_nw=cat(b.nw, np.int32), node_all=cat(b.all, np.int32), node_boff=cat(b.boff, np.int32),
+        node_nw=cat(b.nw, np.int32), node_sum=cat(b.sum, np.int8), node_all=cat(b.all, np.int32), node_boff=cat(b.boff, np.int32),
         bits=cat(b.bits, np.uint64), leaf_pats=leaf_pats, leaf_act=leaf_act,
         anchor_node=anchor_node,
         pat_flags=flags, pat_p=p, pat_s=s, pat_minlen=minlen, pat_word_off=word_off, pat_words=words,

@@ -17,6 +17,9 @@ How a table answers a key (fastroute/_topic_table.py builds it):
   whose rows would cost too much memory is instead a *split* node on one spec: a lookup of
   the key's word there, plus the child of patterns that accept any word there.
 * Rows and children are found by (slot, word id) in one lookup table (dense when small).
+* A leaf's patterns are ordered by their word at its most selective spec, and its rows, when
+  long, start with a summary word marking their non-zero chunks: a key visits only the chunks
+  where that spec's row has bits.
 * Patterns such as ``#.a.*.b.#`` constrain no position, only words somewhere in the middle;
   they sit in a small node under one literal word of their middles (their *anchor*,
   ``anchor_node`` per word id), visited when the key contains that word.
@@ -67,7 +70,7 @@ TopicTable = namedtuple("TopicTable", [
     "node_kind", "node_spec", "node_slot", "node_star",
     "node_qoff", "lq_spec", "lq_slot", "lq_star",
     "node_lenoff", "node_lencap", "len_rows",
-    "node_nw", "node_all", "node_boff",
+    "node_nw", "node_sum", "node_all", "node_boff",
     "bits", "leaf_pats", "leaf_act", "anchor_node",
     "pat_flags", "pat_p", "pat_s", "pat_minlen", "pat_word_off", "pat_words",
     "pat_seg_off", "seg_off", "seg_words",
@@ -116,7 +119,7 @@ def match_chunk(t, offsets, data, reps, k0, k1, max_words, out, cap, gout, gcap,
     (dialect, sep, max_depth, max_specs, n_words, n_dest, use_bitmap,
      word_offsets, word_data, word_slots, word_hashes, lut_dense, lut_keys, lut_vals,
      len_root_off, len_roots, node_kind, node_spec, node_slot, node_star, node_qoff,
-     lq_spec, lq_slot, lq_star, node_lenoff, node_lencap, len_rows, node_nw, node_all,
+     lq_spec, lq_slot, lq_star, node_lenoff, node_lencap, len_rows, node_nw, node_sum, node_all,
      node_boff, bits, leaf_pats, leaf_act, anchor_node, pat_flags, pat_p,
      pat_s, pat_minlen, pat_word_off, pat_words, pat_seg_off, seg_off, seg_words,
      pat_tgt_off, tgt) = t
@@ -315,7 +318,24 @@ def match_chunk(t, offsets, data, reps, k0, k1, max_words, out, cap, gout, gcap,
             nq = 0 if kind == SMALL else qb - qa
             boff = node_boff[node]
             nw = node_nw[node] if kind != SMALL else 1
-            for c in range(nw):
+            summed = kind == LEAF and node_sum[node] != 0
+            cmask = np.uint64(0)
+            if summed:
+                # only chunks where the first and the most selective rows both have bits
+                cmask = bits[first - 1]
+                if nq > 0:
+                    cmask &= bits[rows[0] - 1]
+            c = -1
+            while True:
+                if summed:
+                    if cmask == 0:
+                        break
+                    c = np.int64(trailing_zeros(cmask))
+                    cmask &= cmask - np.uint64(1)
+                else:
+                    c += 1
+                    if c >= nw:
+                        break
                 if kind == SMALL:
                     acc = np.uint64(0)
                 else:

@@ -44,6 +44,11 @@ def leaf_sizes(W, order, run_starts, qlist):
     return out
 
 
+#: Leaves of this many 64-pattern chunks (up to 64) give each row a leading summary word whose
+#: bit c says whether chunk c of the row has any bit set.
+SUMMARY_MIN_WORDS = 4
+
+
 @njit(**SERIAL)
 def build_leaves(W, pids, minlen, order, run_starts, qlist, len_cap, slot_base, bits_base, pats_base):
     """Build one bitset leaf per run of pattern rows.
@@ -59,8 +64,9 @@ def build_leaves(W, pids, minlen, order, run_starts, qlist, len_cap, slot_base, 
         slot_base: first lookup slot; leaf k uses slots slot_base + k*len(qlist) + qi.
         bits_base, pats_base: where this call's bits and pattern lists will start globally.
 
-    Returns (nw, allrow, boff, lq_star, len_rows, bits, pats, lut_slot, lut_word, lut_val):
-    per leaf its words per row, 'all' row offset and pattern-list offset; per (leaf, position)
+    Returns (nw, has_sum, allrow, boff, lq_star, len_rows, bits, pats, lut_slot, lut_word,
+    lut_val): per leaf its words per row, whether its rows carry a summary word (just before
+    each row's offset), 'all' row offset and pattern-list offset; per (leaf, position)
     the star row (-1 if none); per leaf len_cap+1 length rows (if len_cap >= 0); the bit rows;
     the pattern ids in leaf order; and the lookup entries (slot, word) -> row offset. Offsets
     are global (based at bits_base / pats_base).
@@ -69,13 +75,16 @@ def build_leaves(W, pids, minlen, order, run_starts, qlist, len_cap, slot_base, 
     k_pos = qlist.shape[0]
     nrows = leaf_sizes(W, order, run_starts, qlist)
     nw = np.empty(r, np.int64)
+    has_sum = np.zeros(r, np.int8)
     row_base = np.empty(r + 1, np.int64)
     row_base[0] = 0
     n_lut = 0
     for k in range(r):
         nb = run_starts[k + 1] - run_starts[k]
         nw[k] = (nb + 63) // 64
-        row_base[k + 1] = row_base[k] + (nrows[k] + len_cap + 1) * nw[k]
+        if SUMMARY_MIN_WORDS <= nw[k] <= 64:
+            has_sum[k] = 1
+        row_base[k + 1] = row_base[k] + (nrows[k] + len_cap + 1) * (nw[k] + has_sum[k])
         n_lut += nrows[k] - 1
     bits = np.zeros(row_base[r], np.uint64)
     pats = np.empty(run_starts[r] - run_starts[0], np.int32)
@@ -92,15 +101,18 @@ def build_leaves(W, pids, minlen, order, run_starts, qlist, len_cap, slot_base, 
         b = run_starts[k + 1]
         nb = b - a
         w_k = nw[k]
+        hs = np.int64(has_sum[k])
+        stride = w_k + hs
         cur = row_base[k]
         boff[k] = pats_base + (a - run_starts[0])
         for j in range(nb):
             pats[a - run_starts[0] + j] = pids[order[a + j]]
         # the 'all' row: the leaf's first nb bits
-        allrow[k] = bits_base + cur
+        row = cur + hs
+        cur += stride
+        allrow[k] = bits_base + row
         for j in range(nb):
-            bits[cur + j // 64] |= np.uint64(1) << np.uint64(j % 64)
-        cur += w_k
+            bits[row + j // 64] |= np.uint64(1) << np.uint64(j % 64)
         # length row L marks the patterns with minlen <= L; lengths that add no pattern
         # share the previous row
         prev = -1
@@ -111,14 +123,15 @@ def build_leaves(W, pids, minlen, order, run_starts, qlist, len_cap, slot_base, 
                     grows = True
                     break
             if grows:
+                row = cur + hs
+                cur += stride
                 if prev >= 0:
                     for c in range(w_k):
-                        bits[cur + c] = bits[prev + c]
+                        bits[row + c] = bits[prev + c]
                 for j in range(nb):
                     if minlen[order[a + j]] == L:
-                        bits[cur + j // 64] |= np.uint64(1) << np.uint64(j % 64)
-                prev = cur
-                cur += w_k
+                        bits[row + j // 64] |= np.uint64(1) << np.uint64(j % 64)
+                prev = row
             if prev >= 0:
                 len_rows[k * (len_cap + 1) + L] = bits_base + prev
         ws = np.empty(nb, np.int64)
@@ -130,8 +143,8 @@ def build_leaves(W, pids, minlen, order, run_starts, qlist, len_cap, slot_base, 
             for j in range(nb):
                 if ws[j] < 0:
                     if star_row < 0:
-                        star_row = cur
-                        cur += w_k
+                        star_row = cur + hs
+                        cur += stride
                     bits[star_row + j // 64] |= np.uint64(1) << np.uint64(j % 64)
             if star_row >= 0:
                 lq_star[k * k_pos + qi] = bits_base + star_row
@@ -142,8 +155,8 @@ def build_leaves(W, pids, minlen, order, run_starts, qlist, len_cap, slot_base, 
                 if w < 0:
                     j += 1
                     continue
-                row = cur
-                cur += w_k
+                row = cur + hs
+                cur += stride
                 if star_row >= 0:
                     for c in range(w_k):
                         bits[row + c] = bits[star_row + c]
@@ -155,7 +168,15 @@ def build_leaves(W, pids, minlen, order, run_starts, qlist, len_cap, slot_base, 
                 lut_word[e] = w
                 lut_val[e] = bits_base + row
                 e += 1
-    return nw, allrow, boff, lq_star, len_rows, bits[:cur], pats, lut_slot[:e], lut_word[:e], lut_val[:e]
+        if hs:
+            # summary words: bit c set when chunk c of the row is non-zero
+            for rs in range(row_base[k], cur, stride):
+                sm = np.uint64(0)
+                for c in range(w_k):
+                    if bits[rs + 1 + c] != 0:
+                        sm |= np.uint64(1) << np.uint64(c)
+                bits[rs] = sm
+    return nw, has_sum, allrow, boff, lq_star, len_rows, bits[:cur], pats, lut_slot[:e], lut_word[:e], lut_val[:e]
 
 
 @njit(**SERIAL)
