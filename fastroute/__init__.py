@@ -36,10 +36,17 @@ _EXPORTS = {
     "TopicRouter": "._topic",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+#: submodules that are public as modules (``fastroute.codec.encode_frames``)
+_MODULES = ("codec",)
+
+__all__ = sorted(list(_EXPORTS) + list(_MODULES)) + ["__version__"]
 
 
 def __getattr__(name: str):
+    if name in _MODULES:
+        value = importlib.import_module(f".{name}", __name__)
+        globals()[name] = value
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'fastroute' has no attribute {name!r}")
