@@ -79,7 +79,6 @@ class DirectRouter(Router):
 
     def _route_cpu(self, batch) -> Routes:
         from .kernels.direct import lookup_unique
-        from .kernels.topic import compact
 
         n = len(batch)
         if n == 0:
@@ -88,8 +87,7 @@ class DirectRouter(Router):
         col = plan.column
         start, count = lookup_unique(col.offsets, col.data, plan.reps, self._slots, self._hashes,
                                      self._key_offsets, self._key_data, self._dest_off)
-        u_off, u_dest = compact(self._dest, start, count)
-        offsets, dest = plan.expand(u_off, u_dest)
+        offsets, dest = plan.expand(start, count, self._dest)
         return Routes(offsets, dest, self._names, check=False)
 
     def __repr__(self) -> str:

@@ -36,16 +36,18 @@ class KeyPlan:
         o = self.column.offsets
         return int((o[self.reps + 1] - o[self.reps]).max())
 
-    def expand(self, u_off, u_dest, groups=None):
+    def expand(self, start, count, buf, groups=None):
         """Per-message (offsets, destinations) from per-distinct-key answers.
 
-        ``groups`` = (u_goff, u_gb, gb_group, gb_dest, policy, cursors, seed, counter) when the
-        router has groups that pick one member per message (see kernels/expand.py).
+        Distinct key u's destinations are buf[start[u]:start[u]+count[u]]. ``groups`` =
+        (u_goff, u_gb, gb_group, gb_dest, policy, cursors, seed, counter) when the router has
+        groups that pick one member per message (see kernels/expand.py).
         """
         from .kernels.expand import expand_multi, expand_single, keys_per_message
+        from .kernels.topic import compact
 
         if self.owner is None and groups is None:
-            return expand_single(self.inverse, u_off, u_dest)
+            return expand_single(self.inverse, start, count, buf)
         n = self.n
         if self.owner is None:
             owner = np.zeros(0, np.int64)
@@ -54,6 +56,7 @@ class KeyPlan:
             owner = self.owner
             extra = self.inverse[n:]
         msg_off, msg_keys = keys_per_message(n, self.inverse[:n], owner, extra)
+        u_off, u_dest = compact(buf, start, count)
         if groups is None:
             empty = np.zeros(len(self.reps) + 1, np.int64)
             groups = (empty, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32),

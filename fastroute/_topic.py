@@ -180,7 +180,8 @@ class TopicRouter(Router):
 
     # ----------------------------------------------------------------- route
     def _match(self, plan: KeyPlan):
-        """Per distinct key: (u_off, u_dest, u_goff, u_gb)."""
+        """Per distinct key: ((start, count, buf) of its destinations, its group targets as a
+        CSR (u_goff, u_gb) or None)."""
         t = self._table
         col = plan.column
         max_words = plan.max_key_bytes() + 1
@@ -201,24 +202,23 @@ class TopicRouter(Router):
             self._per_key = max(8, min(n_dest, math.ceil(2 * count.sum() / u) + 4))
             if self._has_groups:
                 self._gper_key = max(4, math.ceil(2 * gcount.sum() / u) + 4)
-        u_off, u_dest = K.compact(out, start, count)
         if self._has_groups:
             u_goff, u_gb = K.compact(gout, gstart, gcount)
-            return u_off, u_dest, u_goff, u_gb
-        return u_off, u_dest, None, None
+            return (start, count, out), (u_goff, u_gb)
+        return (start, count, out), None
 
     def _route_cpu(self, batch) -> Routes:
         n = len(batch)
         if n == 0:
             return Routes.empty(0, self._names)
         plan = KeyPlan(batch, header_keys=self.dialect == "amqp")
-        u_off, u_dest, u_goff, u_gb = self._match(plan)
+        answers, group_targets = self._match(plan)
         groups = None
         if self._has_groups:
-            groups = (u_goff, u_gb, self._gb_group, self._gb_dest, self._policy, self._cursors,
+            groups = (*group_targets, self._gb_group, self._gb_dest, self._policy, self._cursors,
                       self._seed, self._counter)
             self._counter += n
-        offsets, dest = plan.expand(u_off, u_dest, groups)
+        offsets, dest = plan.expand(*answers, groups)
         return Routes(offsets, dest, self._names, check=False)
 
 

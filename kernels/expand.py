@@ -15,23 +15,24 @@ RANDOM = 1
 
 
 @njit(**PARALLEL)
-def expand_single(inverse, u_off, u_dest):
-    """Routes when each message has one key: message i gets the answer of key inverse[i]
-    (-1 = no key, no destination). Returns (offsets, destinations)."""
+def expand_single(inverse, start, count, buf):
+    """Routes when each message has one key: message i gets the answer of distinct key
+    u = inverse[i] (-1 = no key, no destination), the slice buf[start[u]:start[u]+count[u]].
+    Returns (offsets, destinations)."""
     n = inverse.shape[0]
     offsets = np.empty(n + 1, np.int64)
     offsets[0] = 0
     for i in range(n):
         u = inverse[i]
-        offsets[i + 1] = offsets[i] + (u_off[u + 1] - u_off[u] if u >= 0 else 0)
+        offsets[i + 1] = offsets[i] + (count[u] if u >= 0 else 0)
     out = np.empty(offsets[n], np.int32)
     for i in prange(n):
         u = inverse[i]
         if u >= 0:
-            a = u_off[u]
+            a = start[u]
             b = offsets[i]
-            for j in range(u_off[u + 1] - a):
-                out[b + j] = u_dest[a + j]
+            for j in range(count[u]):
+                out[b + j] = buf[a + j]
     return offsets, out
 
 
