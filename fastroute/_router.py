@@ -49,7 +49,7 @@ class Router:
     @property
     def names(self) -> list:
         """Destination names this router can return, in id order (alternate ones excluded)."""
-        return list(self._names)
+        return self._names if isinstance(self._names, range) else list(self._names)
 
     def route(self, batch, backend: str = "auto") -> Routes:
         """Route every message of ``batch`` in one call.

@@ -23,7 +23,8 @@ class Routes:
     def __init__(self, offsets, destinations, names, *, check: bool = True):
         self.offsets = np.ascontiguousarray(offsets, dtype=np.int64)
         self.destinations = np.ascontiguousarray(destinations, dtype=np.int32)
-        self.names = list(names)
+        # a range (a partitioner's partition numbers) stays a range: it may be very long
+        self.names = names if isinstance(names, range) else list(names)
         self._transpose = None
         if check:
             self._check()
