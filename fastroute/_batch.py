@@ -51,6 +51,14 @@ class BinaryColumn:
         self.validity = validity
 
     @classmethod
+    def _from_trusted(cls, offsets, data, validity=None) -> "BinaryColumn":
+        """Wrap arrays a kernel has just produced and checked (int64 offsets rising from 0
+        within uint8 ``data``; ``validity`` None or bool), skipping the numpy checks."""
+        column = cls.__new__(cls)
+        column.offsets, column.data, column.validity = offsets, data, validity
+        return column
+
+    @classmethod
     def from_pylist(cls, items, what: str = "item") -> "BinaryColumn":
         """Build from a sequence of bytes / str (stored as UTF-8) / None (null).
 

@@ -102,7 +102,7 @@ def run_demo(messages: int = 1_000_000, bindings: int = 2_000, partitions: int =
             deliveries += routes.destinations.shape[0]
             unroutable += routes.unroutable().shape[0]
             for frame in codec.encode_frames(batch, routes).values():
-                ring.push(memoryview(frame))
+                ring.push(frame)
             done += n
             _progress(done, messages, started, out)
     finally:
