@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
 from ._keyed import KeyPlan
@@ -14,6 +13,7 @@ from ._errors import PatternError
 from ._topic_parse import DIALECTS, as_bytes, parse
 from ._topic_table import build_table, table_nbytes
 from .kernels import topic as K
+from .kernels._threads import thread_count
 from .kernels.expand import RANDOM, ROUND_ROBIN
 
 _DIALECT_CODE = {"amqp": K.AMQP, "mqtt": K.MQTT, "nats": K.NATS}
@@ -188,7 +188,7 @@ class TopicRouter(Router):
         n_dest = max(len(self._names), 1)
         per_key = min(self._per_key, n_dest)
         gper_key = self._gper_key
-        nchunks = max(1, min(plan.reps.shape[0], numba.get_num_threads() * 8))
+        nchunks = max(1, min(plan.reps.shape[0] // 256, thread_count() * 4))
         while True:
             out, start, count, gout, gstart, gcount, over = K.match_unique(
                 t, col.offsets, col.data, plan.reps, max_words, per_key, gper_key, nchunks)

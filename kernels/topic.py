@@ -41,6 +41,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._bits import trailing_zeros
+from ._threads import map_chunks
 from ._config import PARALLEL, SERIAL
 from .keys import hash_bytes, mix64
 
@@ -479,37 +480,34 @@ def match_chunk(t, offsets, data, reps, k0, k1, max_words, out, cap, gout, gcap,
     return True
 
 
-@njit(**PARALLEL)
 def match_unique(t, offsets, data, reps, max_words, per_key, g_per_key, nchunks):
     """Match the keys ``reps`` (item indices of the column) in parallel chunks.
 
-    Keys are split into ``nchunks`` chunks (a few per thread, at most one per key); each
-    chunk writes into its own region of one output buffer sized ``per_key`` targets per key
-    (``g_per_key`` group targets). Returns (out, start, count, gout, gstart, gcount,
-    overflowed): chunks that ran out of room are flagged in ``overflowed`` and left
-    incomplete, for the caller to redo with more room.
+    Keys are split into ``nchunks`` chunks (a few per thread, at most one per key), run by
+    :func:`match_chunk` on a thread pool; each chunk writes into its own region of one output
+    buffer sized ``per_key`` targets per key (``g_per_key`` group targets). Returns (out,
+    start, count, gout, gstart, gcount, overflowed): chunks that ran out of room are flagged
+    in ``overflowed`` and left incomplete, for the caller to redo with more room.
     """
     u = reps.shape[0]
-    cap = np.empty(nchunks + 1, np.int64)
-    gcap = np.empty(nchunks + 1, np.int64)
-    cap[0] = 0
-    gcap[0] = 0
-    for c in range(nchunks):
-        keys_in = (c + 1) * u // nchunks - c * u // nchunks
-        cap[c + 1] = cap[c] + keys_in * per_key + 64
-        gcap[c + 1] = gcap[c] + keys_in * g_per_key + (64 if g_per_key > 0 else 0)
-    out = np.empty(cap[nchunks], np.int32)
-    gout = np.empty(gcap[nchunks], np.int32)
+    bounds = np.arange(nchunks + 1, dtype=np.int64) * u // nchunks
+    keys_in = np.diff(bounds)
+    cap = np.zeros(nchunks + 1, np.int64)
+    np.cumsum(keys_in * per_key + 64, out=cap[1:])
+    gcap = np.zeros(nchunks + 1, np.int64)
+    np.cumsum(keys_in * g_per_key + (64 if g_per_key > 0 else 0), out=gcap[1:])
+    out = np.empty(cap[-1], np.int32)
+    gout = np.empty(gcap[-1], np.int32)
     start = np.zeros(u, np.int64)
     count = np.zeros(u, np.int64)
     gstart = np.zeros(u, np.int64)
     gcount = np.zeros(u, np.int64)
-    overflowed = np.zeros(nchunks, np.bool_)
-    for c in prange(nchunks):
-        ok = match_chunk(t, offsets, data, reps, c * u // nchunks, (c + 1) * u // nchunks, max_words,
-                         out, cap[c:c + 2], gout, gcap[c:c + 2], start, count, gstart, gcount)
-        if not ok:
-            overflowed[c] = True
+
+    def run(c):
+        return match_chunk(t, offsets, data, reps, bounds[c], bounds[c + 1], max_words, out,
+                           cap[c:c + 2], gout, gcap[c:c + 2], start, count, gstart, gcount)
+
+    overflowed = ~np.asarray(map_chunks(run, nchunks), np.bool_)
     return out, start, count, gout, gstart, gcount, overflowed
 
 
