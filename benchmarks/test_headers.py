@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import fastroute as fr
+from _report import best_rate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import reference as ref  # noqa: E402
@@ -108,16 +109,6 @@ def python_loop(binds, rows):
     return [ref.headers_route(binds, row) for row in rows]
 
 
-def best_rate(fn, items, repeats: int = 2):
-    """(messages per second of the fastest of ``repeats`` runs of fn(items), fn's last result)."""
-    best = float("inf")
-    result = None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn(items)
-        best = min(best, time.perf_counter() - start)
-    return len(items) / best, result
-
 
 @pytest.mark.parametrize("n_bindings", [10, 100, 1000])
 def test_headers_router(benchmark, capsys, messages, n_bindings):
@@ -127,7 +118,7 @@ def test_headers_router(benchmark, capsys, messages, n_bindings):
     router = fr.HeadersRouter(binds)
     router.route(batch)  # compile or load from cache, and size the output, outside the timing
     sl = max(200, 200_000 // n_bindings)
-    loop_rate, loop_routes = best_rate(lambda r: python_loop(binds, r), rows[:sl])
+    loop_rate, loop_routes = best_rate(lambda r: python_loop(binds, r), rows[:sl], repeats=2)
     routes = benchmark(router.route, batch)
     assert [set(x) for x in routes.to_lists()[:sl]] == loop_routes
     ours = N_MESSAGES / benchmark.stats.stats.median

@@ -5,7 +5,21 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._config import PARALLEL
+from ._config import PARALLEL, SERIAL
+
+
+@njit(**SERIAL)
+def gathered_offsets(offsets, indices):
+    """The offsets (n+1) of rows ``indices`` of a CSR column laid end to end."""
+    n = indices.shape[0]
+    out = np.empty(n + 1, np.int64)
+    out[0] = 0
+    total = 0
+    for i in range(n):
+        j = indices[i]
+        total += offsets[j + 1] - offsets[j]
+        out[i + 1] = total
+    return out
 
 
 @njit(**PARALLEL)
@@ -16,14 +30,8 @@ def gather_binary(offsets, data, indices):
     one contiguous copy per row, rows split across threads.
     """
     n = indices.shape[0]
-    out_offsets = np.empty(n + 1, np.int64)
-    out_offsets[0] = 0
-    total = 0
-    for i in range(n):
-        j = indices[i]
-        total += offsets[j + 1] - offsets[j]
-        out_offsets[i + 1] = total
-    out = np.empty(total, np.uint8)
+    out_offsets = gathered_offsets(offsets, indices)
+    out = np.empty(out_offsets[n], np.uint8)
     for i in prange(n):
         j = indices[i]
         src = offsets[j]
@@ -43,14 +51,8 @@ def gather_ranges(offsets, indices):
     with one numpy fancy index.
     """
     n = indices.shape[0]
-    out_offsets = np.empty(n + 1, np.int64)
-    out_offsets[0] = 0
-    total = 0
-    for i in range(n):
-        j = indices[i]
-        total += offsets[j + 1] - offsets[j]
-        out_offsets[i + 1] = total
-    pos = np.empty(total, np.int64)
+    out_offsets = gathered_offsets(offsets, indices)
+    pos = np.empty(out_offsets[n], np.int64)
     for i in prange(n):
         j = indices[i]
         src = offsets[j]

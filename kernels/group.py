@@ -6,6 +6,7 @@ import numpy as np
 from numba import njit
 
 from ._config import SERIAL
+from .topic import sort_unique
 
 
 @njit(**SERIAL)
@@ -58,14 +59,8 @@ def splice_routes(offsets, destinations, rows, sub_offsets, sub_destinations, su
             for k in range(sub_offsets[r], sub_offsets[r + 1]):
                 out[dst + m] = sub_id_map[sub_destinations[k]]
                 m += 1
-            # insertion sort: a message has few destinations
-            for a in range(dst + 1, dst + m):
-                v = out[a]
-                b = a - 1
-                while b >= dst and out[b] > v:
-                    out[b + 1] = out[b]
-                    b -= 1
-                out[b + 1] = v
+            # mapped ids stay distinct (the id map is one-to-one), so this only sorts
+            sort_unique(out, dst, dst + m)
             r += 1
         else:
             for k in range(offsets[i], offsets[i + 1]):
