@@ -88,3 +88,19 @@ def test_demo_small_run_delivers_every_frame():
 def test_unknown_command_exits_with_usage():
     with pytest.raises(SystemExit):
         main(["teleport"])
+
+
+def test_route_parquet_keeps_whole_rows(tmp_path):
+    """Parquet input: each destination's file holds its rows, every column kept."""
+    pa = pytest.importorskip("pyarrow", reason="pyarrow (the arrow extra) is not installed")
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"key": [b"a.x", b"b.y", None], "value": [b"1", b"2", b"3"], "n": [1, 2, 3]}), src)
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"router": "direct", "bindings": [["a.x", "qa"], ["b.y", "qb"]]}))
+    out = tmp_path / "out"
+    assert main(["route", "--rules", str(rules), "--input", str(src), "--out", str(out)]) == 0
+    assert pq.read_table(out / "qa.parquet").column("n").to_pylist() == [1]
+    assert pq.read_table(out / "qb.parquet").column("n").to_pylist() == [2]
+    assert pq.read_table(out / "_unroutable.parquet").column("n").to_pylist() == [3]
