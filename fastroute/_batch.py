@@ -330,6 +330,30 @@ class MessageBatch:
                             None if self.headers is None else self.headers.take(idx),
                             *(None if getattr(self, m) is None else getattr(self, m)[idx] for m, _ in _META))
 
+    @property
+    def device(self) -> str:
+        """Where the batch's arrays live: "cpu" (numpy) or "gpu" (CUDA device arrays)."""
+        from ._device import batch_device
+
+        return batch_device(self)
+
+    def to_device(self) -> "MessageBatch":
+        """A copy of the batch in GPU memory (the batch itself if already there).
+
+        Columns keep their layout with numba CUDA device arrays in place of numpy ones
+        (``cupy.asarray`` views them without a copy); names stay on the host. Routing a device
+        batch returns device Routes. Raises BackendUnavailable (saying why) without a GPU.
+        """
+        from ._device import batch_to_device
+
+        return batch_to_device(self)
+
+    def to_host(self) -> "MessageBatch":
+        """A copy of the batch in host memory (the batch itself if already there)."""
+        from ._device import batch_to_host
+
+        return batch_to_host(self)
+
     def equals(self, other: "MessageBatch") -> bool:
         """True when both batches hold the same messages, headers and metadata."""
         if not isinstance(other, MessageBatch) or len(self) != len(other):

@@ -81,20 +81,62 @@ def info() -> dict:
         out["ring_extension"] = f"missing ({exc})"
     reason = gpu_status()
     out["cuda"] = "available" if reason is None else f"unavailable: {reason}"
+    out.update(_gpu_versions())
     if reason is None:
+        out.update(_gpu_device())
+    return out
+
+
+def _gpu_versions() -> dict:
+    """numba's CUDA target (numba-cuda or the one built into numba) and CuPy, when installed."""
+    out = {}
+    try:
+        import numba_cuda
+
+        out["numba_cuda"] = getattr(numba_cuda, "__version__", "installed")
+    except ImportError:
+        try:
+            import numba
+            from numba import cuda  # noqa: F401
+
+            out["numba_cuda"] = f"not installed (numba {numba.__version__}'s built-in CUDA target is used)"
+        except Exception as exc:  # no CUDA target at all is information, not a failure
+            out["numba_cuda"] = f"not installed ({exc})"
+    try:
         import cupy
 
-        dev = cupy.cuda.Device()
-        props = cupy.cuda.runtime.getDeviceProperties(dev.id)
-        out["gpu"] = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
-        out["cuda_driver"] = cupy.cuda.runtime.driverGetVersion()
         out["cupy"] = cupy.__version__
-        try:
-            import numba_cuda
+    except ImportError:
+        out["cupy"] = "not installed"
+    except Exception as exc:  # CuPy built for another CUDA raises at import
+        out["cupy"] = f"broken ({exc})"
+    return out
 
-            out["numba_cuda"] = numba_cuda.__version__
-        except ImportError:
-            out["numba_cuda"] = "not installed"
+
+def _gpu_device() -> dict:
+    """Name, compute capability and driver of the current CUDA device (GPU usable)."""
+    from numba import cuda
+
+    out = {}
+    try:
+        dev = cuda.current_context().device
+        name = getattr(dev, "name", "unknown")
+        out["gpu"] = name.decode() if isinstance(name, bytes) else str(name)
+        out["gpu_compute_capability"] = ".".join(map(str, dev.compute_capability))
+    except Exception as exc:  # report, do not fail the whole command
+        out["gpu"] = f"unknown ({exc})"
+    try:
+        from numba.cuda.cudadrv import driver
+
+        out["cuda_driver"] = ".".join(map(str, driver.driver.get_version()))
+    except Exception:
+        try:
+            import cupy
+
+            v = cupy.cuda.runtime.driverGetVersion()
+            out["cuda_driver"] = f"{v // 1000}.{v % 1000 // 10}"
+        except Exception as exc:
+            out["cuda_driver"] = f"unknown ({exc})"
     return out
 
 

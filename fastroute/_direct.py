@@ -90,6 +90,41 @@ class DirectRouter(Router):
         offsets, dest = plan.expand(start, count, self._dest)
         return Routes(offsets, dest, self._names, check=False)
 
+    def _route_gpu(self, batch) -> Routes:
+        """The CUDA twin of :meth:`_route_cpu` (kernels/cuda_topic.py), giving the same Routes.
+
+        A device batch gives device Routes; a host batch is uploaded (keys, plus headers when
+        it has CC or BCC) and gets host Routes. The tables are uploaded once per device.
+        """
+        from ._device import gpu_routes
+
+        h = batch.headers
+        cc_bcc = h is not None and max(h.name_id("CC"), h.name_id("BCC")) >= 0
+        return gpu_routes(batch, self._route_on_device, ("keys", "headers") if cc_bcc else ("keys",))
+
+    def _route_on_device(self, batch) -> Routes:
+        """Route a device batch; return device Routes."""
+        from ._device import device_routes, host_batch, to_device_array, upload_cached
+        from .kernels import cuda_topic as G
+
+        tables = upload_cached(self, "direct", (self._slots, self._hashes, self._key_offsets, self._key_data,
+                                                self._dest_off, self._dest))
+        keys = batch.keys
+        offsets, data, validity, ext_off = keys.offsets, keys.data, keys.validity, None
+        h = batch.headers
+        cc, bcc = (h.name_id("CC"), h.name_id("BCC")) if h is not None else (-1, -1)
+        if max(cc, bcc) >= 0:
+            offsets, data, validity, ext_off, bad = G.header_keys(h, keys, cc, bcc)
+            if bad >= 0:
+                KeyPlan(host_batch(batch), header_keys=True)  # raises the CPU path's BatchError
+        item_off, item_dest = G.direct_items(tables, offsets, data, validity)
+        if ext_off is None:
+            return device_routes(item_off, item_dest, self._names)
+        none64, none32 = to_device_array(np.zeros(0, np.int64)), to_device_array(np.zeros(0, np.int32))
+        out_off, out = G.expand(len(batch), ext_off, item_off, item_dest, none64, none32, none32, none32, 0,
+                                0, 0, len(self._names))
+        return device_routes(out_off, out, self._names)
+
     def __repr__(self) -> str:
         alt = f", alternate={self.alternate!r}" if self.alternate is not None else ""
         return f"DirectRouter(bindings={self.n_bindings}, destinations={len(self._names)}{alt})"
@@ -114,3 +149,16 @@ class FanoutRouter(Router):
         offsets = np.arange(n + 1, dtype=np.int64) * m
         dest = np.tile(np.arange(m, dtype=np.int32), n)
         return Routes(offsets, dest, self._names, check=False)
+
+    def _route_gpu(self, batch) -> Routes:
+        """The GPU twin of _route_cpu: device Routes for a device batch, host Routes otherwise."""
+        from ._device import batch_device, device_routes, empty_routes
+        from .kernels.cuda_hashing import fanout
+
+        n = len(batch)
+        on_device = batch_device(batch) == "gpu"
+        if not self._names:
+            # host Routes when an alternate takes over: Router.route splices it in on the host
+            return empty_routes(n, self._names, on_device and self.alternate is None)
+        routes = device_routes(*fanout(n, len(self._names)), self._names)
+        return routes if on_device else routes.to_host()

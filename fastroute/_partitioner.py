@@ -119,6 +119,22 @@ class Partitioner(Router):
                           self._stream.key, first)
         return Routes(np.arange(count + 1, dtype=np.int64), dest, self._names, check=False)
 
+    def _route_gpu(self, batch) -> Routes:
+        """The GPU twin of _route_cpu (kernels/cuda_hashing.py): the same partitions and the
+        same random picks; device Routes for a device batch, host Routes otherwise."""
+        from ._device import batch_device, column_to_device, single_routes
+        from .kernels.cuda_hashing import partitions
+
+        if self._codes is None:
+            self._codes = _codes(self.algorithm)
+        on_device = batch_device(batch) == "gpu"
+        keys = column_to_device(batch.keys)
+        count = len(keys)
+        first = self._stream.reserve(count) if self.stateful else np.uint64(0)
+        dest = partitions(keys.offsets, keys.data, keys.validity, self._n, self._codes[0], self._codes[1],
+                          self._stream.key, first)
+        return single_routes(dest, self._names, on_device)
+
     def __repr__(self) -> str:
         extra = "" if self.seed is None else f", seed={self.seed}"
         extra += "" if self.alternate is None else f", alternate={self.alternate!r}"

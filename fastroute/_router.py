@@ -67,13 +67,16 @@ class Router:
             ValueError: an unknown backend name.
         """
         batch = as_batch(batch)
-        where = _backend.resolve(backend, len(batch))
+        where, batch = _backend.place(backend, batch)
         if where == "gpu" and self._route_gpu is None:
             if backend == "gpu":
                 raise BackendUnavailable(f"{type(self).__name__} has no GPU kernel; use backend='cpu'")
-            where = "cpu"
+            where, batch = _backend.place("cpu", batch)
         routes = self._route_gpu(batch) if where == "gpu" else self._route_cpu(batch)
         if self.alternate is not None:
+            if routes.device == "gpu":
+                # the alternate's splice runs on the host; the answer goes back to the device
+                return self._apply_alternate(batch.to_host(), routes.to_host(), backend).to_device()
             routes = self._apply_alternate(batch, routes, backend)
         return routes
 

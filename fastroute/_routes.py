@@ -71,9 +71,14 @@ class Routes:
 
     def _groups_csr(self):
         if self._transpose is None:
-            from .kernels.group import group_by_destination
+            if self.device == "gpu":
+                from ._device import device_groups
 
-            self._transpose = group_by_destination(self.offsets, self.destinations, len(self.names))
+                self._transpose = device_groups(self)
+            else:
+                from .kernels.group import group_by_destination
+
+                self._transpose = group_by_destination(self.offsets, self.destinations, len(self.names))
         return self._transpose
 
     @property
@@ -104,6 +109,25 @@ class Routes:
     def unroutable(self) -> np.ndarray:
         """Indices of the messages that go nowhere."""
         return np.flatnonzero(self.offsets[1:] == self.offsets[:-1])
+
+    @property
+    def device(self) -> str:
+        """Where the arrays live: "cpu" (numpy) or "gpu" (CUDA device arrays)."""
+        from ._device import routes_device
+
+        return routes_device(self)
+
+    def to_device(self) -> "Routes":
+        """A copy in GPU memory (itself if already there). Raises BackendUnavailable without a GPU."""
+        from ._device import routes_to_device
+
+        return routes_to_device(self)
+
+    def to_host(self) -> "Routes":
+        """A copy in host memory (itself if already there)."""
+        from ._device import routes_to_host
+
+        return routes_to_host(self)
 
     def equals(self, other: "Routes") -> bool:
         """True when both send every message to the same destination names."""

@@ -121,6 +121,24 @@ class RoundRobinRouter(Router):
         dest = np.tile(rolled, -(-n // length))[:n]
         return Routes(_arange_offsets(n), dest, self._names, check=False)
 
+    def _route_gpu(self, batch) -> Routes:
+        """The GPU twin of _route_cpu: the same cycle positions, drawn on the device; device
+        Routes for a device batch, host Routes otherwise."""
+        from ._device import batch_device, empty_routes, single_routes, upload_cached
+        from .kernels.cuda_hashing import cycle
+
+        n = len(batch)
+        on_device = batch_device(batch) == "gpu"
+        length = self._cycle.shape[0]
+        if length == 0:
+            # host Routes when an alternate takes over: Router.route splices it in on the host
+            return empty_routes(n, self._names, on_device and self.alternate is None)
+        with self._lock:
+            start = self._cursor
+            self._cursor = (start + n) % length
+        (cycle_ids,) = upload_cached(self, "cycle", (self._cycle,))
+        return single_routes(cycle(n, cycle_ids, start), self._names, on_device)
+
     def __repr__(self) -> str:
         alt = f", alternate={self.alternate!r}" if self.alternate is not None else ""
         return f"RoundRobinRouter({self._listed!r}, cursor={self._cursor}{alt})"
@@ -217,6 +235,29 @@ class RandomRouter(Router):
             if self._entries is not None:
                 dest = self._entries[dest]
         return Routes(_arange_offsets(n), dest, self._names, check=False)
+
+    def _route_gpu(self, batch) -> Routes:
+        """The GPU twin of _route_cpu: the same stream positions, so the same picks; device
+        Routes for a device batch, host Routes otherwise."""
+        from ._device import batch_device, empty_routes, single_routes, upload_cached
+        from .kernels.cuda_hashing import random_below, remap, weighted_choice
+
+        n = len(batch)
+        on_device = batch_device(batch) == "gpu"
+        if self._count == 0:
+            # host Routes when an alternate takes over: Router.route splices it in on the host
+            return empty_routes(n, self._names, on_device and self.alternate is None)
+        first = self._stream.reserve(n)
+        if self._weights is not None:
+            (cumulative,) = upload_cached(self, "cumulative", (self._cumulative,))
+            dest = weighted_choice(n, cumulative, self._last, self._stream.key, first,
+                                   float(self._cumulative[-1]))
+        else:
+            dest = random_below(n, self._count, self._stream.key, first)
+            if self._entries is not None:
+                (entries,) = upload_cached(self, "entries", (self._entries,))
+                remap(dest, entries)
+        return single_routes(dest, self._names, on_device)
 
     def __repr__(self) -> str:
         extra = "" if self._weights is None else f", weights={self._weights.tolist()!r}"

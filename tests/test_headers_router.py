@@ -345,10 +345,13 @@ def test_invalid_compat(compat):
     assert "'3.13'" in str(info.value) and "'3.12'" in str(info.value) and repr(compat) in str(info.value)
 
 
-def test_backends():
-    """backend='gpu' has no headers kernel yet; an unknown backend is refused."""
+def test_backends(monkeypatch):
+    """backend='gpu' without a usable device is refused with the reason; so is an unknown backend."""
+    from fastroute import _backend
+
+    monkeypatch.setattr(_backend, "gpu_status", lambda: "no CUDA device found")
     router = fr.HeadersRouter([({"a": 1}, "q")])
-    with pytest.raises(fr.BackendUnavailable):
+    with pytest.raises(fr.BackendUnavailable, match="no CUDA device found"):
         router.route(one_message({"a": 1}), backend="gpu")
     with pytest.raises(ValueError, match="backend"):
         router.route(one_message({"a": 1}), backend="tpu")

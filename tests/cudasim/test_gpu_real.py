@@ -1,0 +1,105 @@
+"""GPU path on a real CUDA device at realistic sizes (marker ``gpu``): skipped without one.
+
+The simulator tests prove the kernels on tiny inputs; these check the same equalities on
+millions of items, where real scheduling, many blocks and real atomics are in play, and the
+CuPy interop that only exists on a real device.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+import fastroute as fr
+from fastroute import _device
+from fastroute._backend import gpu_status
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture(autouse=True)
+def _real_gpu():
+    if numba.config.ENABLE_CUDASIM:
+        pytest.skip("needs a real CUDA GPU (this run uses numba's CUDA simulator)")
+    reason = gpu_status()
+    if reason is not None:
+        pytest.skip(f"needs a real CUDA GPU: {reason}")
+
+
+def random_keys(n: int, seed: int = 0) -> fr.MessageBatch:
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(0, 41, n)
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    data = rng.integers(0, 256, int(offsets[-1]), dtype=np.uint8)
+    return fr.MessageBatch.from_buffers(offsets, data, key_validity=rng.random(n) > 0.05)
+
+
+@pytest.mark.parametrize("algorithm", ["murmur2", "consistent", "fnv1a", "murmur2_random", "consistent_random",
+                                       "fnv1a_random"])
+def test_million_keys_partition_like_the_cpu(algorithm):
+    """1M keys of 0..40 bytes with 5% nulls: GPU partitions equal the CPU's, host and device batches."""
+    batch = random_keys(1_000_000)
+    cpu = fr.Partitioner(1009, algorithm, seed=3).route(batch, backend="cpu")
+    assert fr.Partitioner(1009, algorithm, seed=3).route(batch, backend="gpu") == cpu
+    on_device = fr.Partitioner(1009, algorithm, seed=3).route(batch.to_device(), backend="gpu")
+    assert on_device.device == "gpu" and on_device.to_host() == cpu
+
+
+def test_million_message_fanout_groups_like_the_cpu():
+    """Grouping 1M messages x 3 destinations on the device equals the CPU counting sort."""
+    batch = random_keys(1_000_000, seed=1)
+    router = fr.FanoutRouter(["a", "b", "c"])
+    cpu = router.route(batch, backend="cpu")
+    go, gi = _device.device_groups(router.route(batch.to_device(), backend="gpu"))
+    assert np.array_equal(go.copy_to_host(), cpu.group_offsets)
+    assert np.array_equal(gi.copy_to_host(), cpu.group_indices)
+
+
+def test_grouping_ten_thousand_destinations_like_the_cpu():
+    """2M deliveries to 10,000 ids (4 radix passes) group exactly as on the CPU."""
+    from fastroute.kernels import cuda_group, group
+
+    rng = np.random.default_rng(2)
+    n = 2_000_000
+    offsets = np.arange(n + 1, dtype=np.int64)
+    dest = rng.integers(0, 10_000, n).astype(np.int32)
+    go, gi = cuda_group.group_by_destination(_device.to_device_array(offsets), _device.to_device_array(dest),
+                                             10_000)
+    cpu_go, cpu_gi = group.group_by_destination(offsets, dest, 10_000)
+    assert np.array_equal(go.copy_to_host(), cpu_go) and np.array_equal(gi.copy_to_host(), cpu_gi)
+
+
+def test_scan_of_ten_million_counts():
+    """The device prefix sum equals numpy's cumsum over 10M counts."""
+    from fastroute.kernels.cuda_scan import exclusive_scan
+
+    values = np.random.default_rng(4).integers(0, 1000, 10_000_000).astype(np.int32)
+    out = exclusive_scan(_device.to_device_array(values)).copy_to_host()
+    assert out[0] == 0 and np.array_equal(out[1:], np.cumsum(values, dtype=np.int64))
+
+
+def test_auto_uses_the_gpu_above_the_threshold(monkeypatch):
+    """backend="auto" on a batch above FASTROUTE_GPU_MIN_BATCH gives the CPU's answer (on the GPU)."""
+    monkeypatch.setenv("FASTROUTE_GPU_MIN_BATCH", "1000")
+    batch = random_keys(5000)
+    calls = []
+    router = fr.Partitioner(12)
+    original = type(router)._route_gpu
+    monkeypatch.setattr(type(router), "_route_gpu", lambda self, b: calls.append(1) or original(self, b))
+    assert router.route(batch) == fr.Partitioner(12).route(batch, backend="cpu")
+    assert calls == [1]
+
+
+def test_cupy_arrays_in_and_out():
+    """CuPy buffers make a device batch without a copy; device Routes view as CuPy arrays."""
+    cupy = pytest.importorskip("cupy")
+    keys = [b"a", b"bb", b"", b"dddd"]
+    host = fr.MessageBatch.from_keys(keys)
+    offsets, data = cupy.asarray(host.keys.offsets), cupy.asarray(host.keys.data)
+    batch = _device.batch_from_device_buffers(offsets, data)
+    routes = fr.Partitioner(5).route(batch, backend="gpu")
+    as_cupy = cupy.asarray(routes.destinations)
+    assert as_cupy.data.ptr == routes.destinations.__cuda_array_interface__["data"][0]
+    assert cupy.asnumpy(as_cupy).tolist() == fr.Partitioner(5).route(keys, backend="cpu").destinations.tolist()
