@@ -327,6 +327,37 @@ class HeadersRouter(Router):
         offsets, dest = self._run(table, name_map)
         return Routes(offsets, dest, self._names, check=False)
 
+    def _route_gpu(self, batch) -> Routes:
+        """The CUDA twin of :meth:`_route_cpu` (kernels/cuda_headers.py), giving the same Routes.
+
+        A device batch gives device Routes; a host batch is uploaded (its headers only) and
+        gets host Routes. The tables are uploaded once per device.
+        """
+        from ._device import gpu_routes
+
+        return gpu_routes(batch, self._route_on_device, ("headers",))
+
+    def _route_on_device(self, batch) -> Routes:
+        """Route a device batch; return device Routes."""
+        from ._device import device_routes, to_device_array, upload_cached
+        from .kernels import cuda_headers as G
+        from .kernels import headers as K
+        from .kernels.cuda_topic import upload_table
+
+        tab = upload_table(self._tables, lambda arrays: upload_cached(self, "headers", arrays))
+        table = batch.headers
+        name_map = None
+        if table is not None and self._tables.postings.shape[0] > 0:
+            index = self._name_index
+            name_map = np.fromiter((index.get(nm, -1) for nm in table.names), np.int32, len(table.names))
+        if name_map is None or not (name_map >= 0).any():
+            offsets, dest = G.constant(len(batch), tab.always)
+        else:
+            cols = K.HeaderColumns(table.offsets, to_device_array(name_map), table.name_ids, table.types,
+                                   table.ints, table.floats, table.blob_offsets, table.blob_data)
+            offsets, dest = G.route(cols, tab)
+        return device_routes(offsets, dest, self._names)
+
     def _run(self, table, name_map, n_chunks: int | None = None, cap: int | None = None):
         """Run the kernel; ``n_chunks``/``cap`` force the parallel driver's shape (tests)."""
         from .kernels import headers as K

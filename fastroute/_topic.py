@@ -221,6 +221,67 @@ class TopicRouter(Router):
         offsets, dest = plan.expand(*answers, groups)
         return Routes(offsets, dest, self._names, check=False)
 
+    def _route_gpu(self, batch) -> Routes:
+        """The CUDA twin of :meth:`_route_cpu` (kernels/cuda_topic.py), giving the same Routes.
+
+        A device batch gives device Routes; a host batch is uploaded (keys, plus headers when
+        it has CC or BCC) and gets host Routes. The table is uploaded once per device. Runs on
+        the CPU instead, with the same answer: a table deeper than the device matcher's
+        fixed limits, or a batch with a key past them (see kernels/cuda_topic.py).
+        """
+        from ._device import batch_device, gpu_routes, host_batch, routes_to_device
+        from .kernels import cuda_topic as G
+
+        if not G.fits(self._table):
+            routes = self._route_cpu(host_batch(batch))
+            return routes_to_device(routes) if batch_device(batch) == "gpu" else routes
+        cc_bcc = self.dialect == "amqp" and max(_routing_header_ids(batch)) >= 0
+        return gpu_routes(batch, self._route_on_device, ("keys", "headers") if cc_bcc else ("keys",))
+
+    def _route_on_device(self, batch) -> Routes:
+        """Route a device batch; return device Routes."""
+        from ._device import device_routes, host_batch, routes_to_device, to_device_array, upload_cached
+        from .kernels import cuda_topic as G
+        from .kernels.expand import expand_multi
+
+        n = len(batch)
+        dt = G.upload_table(self._table, lambda arrays: upload_cached(self, "topic", arrays))
+        keys = batch.keys
+        offsets, data, validity, ext_off = keys.offsets, keys.data, keys.validity, None
+        cc, bcc = _routing_header_ids(batch) if self.dialect == "amqp" else (-1, -1)
+        if max(cc, bcc) >= 0:
+            offsets, data, validity, ext_off, bad = G.header_keys(batch.headers, keys, cc, bcc)
+            if bad >= 0:
+                KeyPlan(host_batch(batch), header_keys=True)  # raises the CPU path's BatchError
+        items = G.topic_items(dt, offsets, data, validity, self._has_groups)
+        if items is None:
+            return routes_to_device(self._route_cpu(host_batch(batch)))
+        item_off, item_dest, item_goff, item_gb = items
+        if ext_off is None and not self._has_groups:
+            return device_routes(item_off, item_dest, self._names)
+        if self._has_groups and self._policy == ROUND_ROBIN:
+            # round-robin cursors advance message by message: the host does the picks
+            host = [a.copy_to_host() for a in items]
+            ident = np.arange(n + 1, dtype=np.int64)
+            out_off, out = expand_multi(ident, ident[:n], *host, self._gb_group, self._gb_dest,
+                                        self._policy, self._cursors, self._seed, self._counter)
+            self._counter += n
+            return device_routes(to_device_array(out_off), to_device_array(out), self._names)
+        gb_group, gb_dest = upload_cached(self, "groups", (self._gb_group, self._gb_dest))
+        out_off, out = G.expand(n, ext_off if ext_off is not None else to_device_array(np.zeros(0, np.int64)),
+                                item_off, item_dest, item_goff, item_gb, gb_group, gb_dest, RANDOM,
+                                self._seed, self._counter, len(self._names))
+        if self._has_groups:
+            self._counter += n
+        return device_routes(out_off, out, self._names)
+
+
+def _routing_header_ids(batch) -> tuple:
+    """Ids of the CC and BCC header names in the batch's header table (-1: absent)."""
+    h = batch.headers
+    if h is None:
+        return -1, -1
+    return h.name_id("CC"), h.name_id("BCC")
 
 
 def _split_bindings(bindings, dialect: str):

@@ -211,7 +211,7 @@ def _as_batch(batch, what: str) -> MessageBatch:
     return batch
 
 
-def encode_frame(batch: MessageBatch) -> np.ndarray:
+def encode_frame(batch: MessageBatch, *, backend: str = "auto") -> np.ndarray:
     """Encode a whole batch as one frame.
 
     Returns a uint8 array (any bytes-like consumer accepts it; ``bytes(frame)`` copies) whose
@@ -220,19 +220,31 @@ def encode_frame(batch: MessageBatch) -> np.ndarray:
     gives a valid frame of 0 messages.
     Cost: one pass over the batch's bytes, copy and CRC-32C fused, on all cores.
 
+    ``backend``: "cpu", "gpu" or "auto" (the GPU for a device batch, or for a host batch of
+    at least ``FASTROUTE_GPU_MIN_BATCH`` messages when one is usable). Both write the same
+    bytes. A device batch encoded on the GPU gives a device array (numba; ``cupy.asarray``
+    views it), a host batch a host array.
+
     Raises:
         BatchError: ``batch`` is not a MessageBatch.
+        BackendUnavailable: backend="gpu" where no GPU is usable (says why).
     """
-    return _encode_one(_as_batch(batch, "encode_frame"))
+    batch = _as_batch(batch, "encode_frame")
+    if _encode_where(backend, batch, None) == "gpu":
+        return _encode_gpu(batch, None)
+    return _encode_one(_host(batch))
 
 
-def encode_frames(batch: MessageBatch, routes: Routes) -> dict:
+def encode_frames(batch: MessageBatch, routes: Routes, *, backend: str = "auto") -> dict:
     """Encode one frame per destination, holding that destination's messages in batch order.
 
     Args:
         batch: the messages.
         routes: where each message goes (``router.route(batch)``); a message with several
             destinations is copied into each of their frames.
+        backend: "cpu", "gpu" or "auto", as for :func:`encode_frame` (the batch or the routes
+            being on the device counts as a device call). Both write the same bytes; on the GPU
+            with a device batch the frames are device arrays.
 
     Returns:
         ``{destination name: frame}`` for every destination that receives at least one
@@ -242,6 +254,7 @@ def encode_frames(batch: MessageBatch, routes: Routes) -> dict:
 
     Raises:
         BatchError: ``routes`` does not have one entry per message of ``batch``.
+        BackendUnavailable: backend="gpu" where no GPU is usable (says why).
 
     Cost: one parallel pass over the messages to size every frame, a prefix sum, one
     parallel pass that appends each message to its destinations' frames (reading the batch in
@@ -252,6 +265,10 @@ def encode_frames(batch: MessageBatch, routes: Routes) -> dict:
         raise BatchError(f"encode_frames takes Routes, got {type(routes).__name__}")
     if len(routes) != len(batch):
         raise BatchError(f"routes cover {len(routes)} messages but the batch has {len(batch)}")
+    if _encode_where(backend, batch, routes) == "gpu":
+        return _encode_gpu(batch, routes)
+    batch = _host(batch)
+    routes = routes.to_host() if routes.device == "gpu" else routes
     n_dest = len(routes.names)
     route_offsets, route_dests = _ro(routes.offsets), _ro(routes.destinations)
     deliveries = route_dests.shape[0]
@@ -278,6 +295,97 @@ def encode_frames(batch: MessageBatch, routes: Routes) -> dict:
     bounds = frame_start.tolist()
     names = routes.names
     return {names[d]: out[bounds[k]:bounds[k + 1]] for k, d in enumerate(used.tolist())}
+
+
+def _host(batch: MessageBatch) -> MessageBatch:
+    return batch.to_host() if batch.device == "gpu" else batch
+
+
+def _encode_where(backend: str, batch: MessageBatch, routes) -> str:
+    """"cpu" or "gpu" for an encode call (see encode_frame's ``backend``)."""
+    from ._backend import resolve
+
+    on_device = batch.device == "gpu" or (routes is not None and routes.device == "gpu")
+    return resolve(backend, len(batch), on_device)
+
+
+def _encode_gpu(batch: MessageBatch, routes):
+    """encode_frame (routes None) or encode_frames on the GPU (kernels/cuda_frame.py)."""
+    from ._device import batch_to_device, device_groups, routes_to_device, to_device_array
+    from .kernels import cuda_frame as _gfr
+    from .kernels.cuda_scan import iota
+
+    on_device = batch.device == "gpu"
+    dbatch = batch_to_device(batch)
+    n = len(batch)
+    if routes is None:
+        msg_off = np.array([0, n], np.int64)
+        msgs = iota(n)
+    else:
+        droutes = routes_to_device(routes)
+        deliveries = droutes.destinations.shape[0]
+        first, last = (int(to_device_array(droutes.offsets[k:k + 1]).copy_to_host()[0]) for k in (0, n))
+        if first != 0 or last != deliveries:
+            raise BatchError(f"routes: offsets must run from 0 to the {deliveries} destinations")
+        n_dest = len(routes.names)
+        if deliveries:
+            lo, hi = _gfr.id_range(droutes.destinations)
+            if lo < 0 or hi >= n_dest:
+                raise BatchError(f"routes: destination ids must index the {n_dest} names")
+        group_offsets, msgs = device_groups(droutes)
+        go = group_offsets.copy_to_host()
+        used = np.flatnonzero(go[1:] > go[:-1])
+        if used.shape[0] == 0:
+            return {}
+        msg_off = np.append(go[used], go[-1]).astype(np.int64)
+    keys, values, headers, name_count, name_bytes, meta, flags = _device_sources(dbatch)
+    out, frame_start = _gfr.encode(msg_off, msgs, keys, values, headers, meta, flags, name_count, name_bytes)
+    if not on_device:
+        out = out.copy_to_host()
+    if routes is None:
+        return out
+    bounds = frame_start.tolist()
+    names = routes.names
+    return {names[d]: out[bounds[k]:bounds[k + 1]] for k, d in enumerate(used.tolist())}
+
+
+def _device_sources(batch: MessageBatch):
+    """:func:`_sources` for a device batch: the kernels' tuples of device arrays."""
+    from ._device import to_device_array
+
+    def empty(dtype):
+        return to_device_array(np.zeros(0, dtype))
+
+    def column(col):
+        return _fr.Column(col.offsets, col.data, empty(np.bool_) if col.validity is None else col.validity)
+
+    h = batch.headers
+    flags = 0
+    if h is None:
+        headers = _fr.Headers(empty(np.int64), empty(np.int32), empty(np.uint8), empty(np.int64),
+                              empty(np.float64), empty(np.int64), empty(np.uint8),
+                              to_device_array(np.zeros(1, np.int64)), empty(np.uint8))
+        name_count = name_bytes = 0
+    else:
+        flags |= _fr.F_HEADERS
+        encoded = [name.encode("utf-8") for name in h.names]
+        name_offsets = np.zeros(len(encoded) + 1, np.int64)
+        np.cumsum([len(e) for e in encoded], out=name_offsets[1:])
+        name_data = np.frombuffer(b"".join(encoded), np.uint8)
+        headers = _fr.Headers(h.offsets, h.name_ids, h.types, h.ints, h.floats, h.blob_offsets, h.blob_data,
+                              to_device_array(name_offsets), to_device_array(name_data))
+        name_count, name_bytes = len(encoded), int(name_offsets[-1])
+    meta = []
+    for attr, flag, dtype in (("partition", _fr.F_PARTITION, np.int32), ("offset", _fr.F_OFFSET, np.int64),
+                              ("timestamp", _fr.F_TIMESTAMP, np.int64)):
+        arr = getattr(batch, attr)
+        if arr is None:
+            meta.append(empty(dtype))
+        else:
+            flags |= flag
+            meta.append(arr)
+    return (column(batch.keys), column(batch.values), headers, name_count, name_bytes, _fr.Meta(*meta),
+            flags)
 
 
 # ----------------------------------------------------------------------------- frame decoding
