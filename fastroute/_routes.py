@@ -15,7 +15,9 @@ class Routes:
     of n+1 entries, ``destinations`` int32.
 
     Views: :meth:`to_lists`, :meth:`groups` (message indices per destination, stable),
-    :meth:`counts`, :meth:`unroutable`.
+    :meth:`counts`, :meth:`unroutable`; on device Routes (see :meth:`to_device`) these copy
+    the arrays to the host first, while :attr:`group_offsets` / :attr:`group_indices` are
+    computed on the device.
     """
 
     __slots__ = ("offsets", "destinations", "names", "_transpose")
@@ -48,6 +50,8 @@ class Routes:
 
     def __getitem__(self, i: int) -> list:
         """The destination names of message i."""
+        if self.device == "gpu":
+            return self.to_host()[i]
         n = len(self)
         if not -n <= i < n:
             raise IndexError(f"message index {i} out of range for {n} routes")
@@ -60,6 +64,8 @@ class Routes:
 
     def to_lists(self) -> list:
         """Per message, the list of its destination names."""
+        if self.device == "gpu":
+            return self.to_host().to_lists()
         names = self.names
         flat = [names[d] for d in self.destinations.tolist()]
         o = self.offsets.tolist()
@@ -67,6 +73,8 @@ class Routes:
 
     def fanout(self) -> np.ndarray:
         """How many destinations each message has (int64 array of n)."""
+        if self.device == "gpu":
+            return self.to_host().fanout()
         return np.diff(self.offsets)
 
     def _groups_csr(self):
@@ -97,17 +105,23 @@ class Routes:
         Every name appears, with an empty array if nothing goes there. Cost: one counting
         sort, computed once and cached.
         """
+        if self.device == "gpu":
+            return self.to_host().groups()
         go, gi = self._groups_csr()
         bounds = go.tolist()
         return {name: gi[bounds[k]:bounds[k + 1]] for k, name in enumerate(self.names)}
 
     def counts(self) -> dict:
         """Per destination name, how many messages go there (every name appears)."""
+        if self.device == "gpu":
+            return self.to_host().counts()
         c = np.bincount(self.destinations, minlength=len(self.names))
         return dict(zip(self.names, c.tolist()))
 
     def unroutable(self) -> np.ndarray:
         """Indices of the messages that go nowhere."""
+        if self.device == "gpu":
+            return self.to_host().unroutable()
         return np.flatnonzero(self.offsets[1:] == self.offsets[:-1])
 
     @property
@@ -133,6 +147,8 @@ class Routes:
         """True when both send every message to the same destination names."""
         if not isinstance(other, Routes) or len(self) != len(other):
             return False
+        if self.device == "gpu" or other.device == "gpu":
+            return self.to_host().equals(other.to_host())
         if not np.array_equal(self.offsets, other.offsets):
             return False
         if self.names == other.names:
