@@ -33,6 +33,7 @@ from . import cuda_launch as L
 from ._config import SERIAL
 from .crc32c import _SLICE8, crc32c_combine
 from .cuda_launch import KERNEL
+from .cuda_scan import range_of
 
 #: Bytes per thread (a multiple of 8). Small enough that a frame of a few kilobytes still
 #: spreads over several threads, large enough that the O(log n) shift per chunk is noise.
@@ -77,20 +78,6 @@ crc_raw_cpu = njit(**SERIAL)(crc_raw)
 _crc_raw_dev = cuda.jit(device=True)(crc_raw)
 
 
-@cuda.jit(device=True)
-def _range_of(chunk_off, c):
-    """The range r with chunk_off[r] <= c < chunk_off[r + 1] (binary search)."""
-    lo = 0
-    hi = chunk_off.shape[0] - 1
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if chunk_off[mid] <= c:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
 @cuda.jit(**KERNEL)
 def _chunks(data, words, starts, stops, chunk_off, chunk, acc):
     """One thread per chunk: XOR its shifted raw register into acc[its range]."""
@@ -101,7 +88,7 @@ def _chunks(data, words, starts, stops, chunk_off, chunk, acc):
         k += cuda.blockDim.x
     cuda.syncthreads()
     for c in range(cuda.grid(1), chunk_off[chunk_off.shape[0] - 1], cuda.gridsize(1)):
-        r = _range_of(chunk_off, c)
+        r = range_of(chunk_off, c)
         lo = starts[r] + (c - chunk_off[r]) * chunk
         hi = lo + chunk
         if hi > stops[r]:

@@ -30,23 +30,9 @@ from . import cuda_launch as L
 from . import frame as F
 from .cuda_crc32c import crc32c_ranges
 from .cuda_launch import KERNEL
-from .cuda_scan import exclusive_scan
+from .cuda_scan import exclusive_scan, range_of
 
 _MAGIC_WORD = int.from_bytes(F.MAGIC, "little")
-
-
-@cuda.jit(device=True)
-def _frame_of(msg_off, g):
-    """The frame f with msg_off[f] <= g < msg_off[f + 1], skipping empty frames."""
-    lo = 0
-    hi = msg_off.shape[0] - 1
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if msg_off[mid] <= g:
-            lo = mid
-        else:
-            hi = mid
-    return lo
 
 
 @cuda.jit(**KERNEL)
@@ -70,7 +56,7 @@ def _delivery_sums(msgs, msg_off, keys, values, headers, sums, nulls):
         sums[2, g] = ne
         sums[3, g] = bb
         if (has_kv and not keys.validity[i]) or (has_vv and not values.validity[i]):
-            f = _frame_of(msg_off, g)
+            f = range_of(msg_off, g)
             if has_kv and not keys.validity[i]:
                 cuda.atomic.add(nulls, (f, 0), 1)
             if has_vv and not values.validity[i]:
@@ -137,7 +123,7 @@ def _write_deliveries(out, out32, out64, outf, msgs, msg_off, pos, flags, col_st
     lane = t % team
     for g in range(t // team, msgs.shape[0], cuda.gridsize(1) // team):
         i = msgs[g]
-        f = _frame_of(msg_off, g)
+        f = range_of(msg_off, g)
         g0 = msg_off[f]
         j = g - g0
         base = frame_start[f]

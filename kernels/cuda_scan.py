@@ -21,6 +21,21 @@ from . import cuda_launch as L
 from .cuda_launch import KERNEL
 
 
+@cuda.jit(device=True)
+def range_of(offsets, i):
+    """The range r with offsets[r] <= i < offsets[r + 1] of rising offsets (binary search;
+    empty ranges are skipped)."""
+    lo = 0
+    hi = offsets.shape[0] - 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if offsets[mid] <= i:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
 @cuda.jit(**KERNEL)
 def _fill(out, value):
     for i in range(cuda.grid(1), out.shape[0], cuda.gridsize(1)):
