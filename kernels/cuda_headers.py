@@ -16,7 +16,9 @@ each name, stamps of rules already matched, a destination bitmap) a thread canno
   is matched again with a bitmap row in global scratch (the *wide* pass), as in
   :mod:`fastroute.kernels.cuda_topic`, whose set helpers this module shares.
 
-Two passes (count, prefix sum, fill). The per-message body :func:`_route_message` is plain
+Two passes (count, prefix sum, fill); the count pass keeps each message's ids in the stash
+of :func:`~fastroute.kernels.cuda_topic.stash_width` ids per message, so the fill pass only
+copies them (a message with more is routed again). The per-message body :func:`_route_message` is plain
 Python compiled for the CPU (:data:`route_message_cpu`, for tests) and for the device.
 Nothing here validates input.
 """
@@ -31,8 +33,8 @@ from . import cuda_launch as L
 from ._config import SERIAL
 from .cuda_launch import KERNEL
 from .cuda_scan import exclusive_scan, last
-from .cuda_topic import (_DEVICE_HELPERS, MAX_DEST, OK, WIDE, _add, _row_clear, _row_count, _row_write,
-                         _wide_items, _wide_rows, for_device)
+from .cuda_topic import (_DEVICE_HELPERS, MAX_DEST, OK, STASHED, WIDE, _add, _row_clear, _row_count, _row_write,
+                         _stash, _wide_items, _wide_rows, for_device, stash_width)
 from .headers import _FNV_OFFSET, _FNV_PRIME, _double_bits_eq, _scalar_holds, value_key
 
 
@@ -195,9 +197,12 @@ _route_dev = for_device(_route_message, _last=cuda.jit(device=True)(_last_entry)
 
 
 @cuda.jit(**KERNEL)
-def _count(cols, tab, items, wide, cap, bm, counts, status, tally):
+def _count(cols, tab, items, wide, cap, bm, counts, status, tally, stash):
+    """Pass 1: per message, its destination count and status; an OK message whose ids fit
+    ``stash`` (ids x messages) is STASHED with its ids in ``stash[:, i]``."""
     dest = cuda.local.array(MAX_DEST, int32)
     m = items.shape[0] if wide else cols.offsets.shape[0] - 1
+    width = stash.shape[0]
     for j in range(cuda.grid(1), m, cuda.gridsize(1)):
         i = items[j] if wide else j
         if wide:
@@ -210,17 +215,30 @@ def _count(cols, tab, items, wide, cap, bm, counts, status, tally):
             status[i] = WIDE
             nd = 0
         elif not wide:
-            status[i] = OK
+            if nd <= width:
+                for k in range(nd):
+                    stash[k, i] = dest[k]
+                status[i] = STASHED
+            else:
+                status[i] = OK
         counts[i] = nd
 
 
 @cuda.jit(**KERNEL)
-def _fill(cols, tab, items, wide, cap, bm, status, offsets, out):
+def _fill(cols, tab, items, wide, cap, bm, status, offsets, out, stash):
+    """Pass 2: STASHED messages copy their ids, OK ones are routed again; wide pass: items[j],
+    status WIDE, routed again with bitmap row j."""
     dest = cuda.local.array(MAX_DEST, int32)
     m = items.shape[0] if wide else cols.offsets.shape[0] - 1
     for j in range(cuda.grid(1), m, cuda.gridsize(1)):
         i = items[j] if wide else j
-        if status[i] != (WIDE if wide else OK):
+        s = status[i]
+        if not wide and s == STASHED:
+            at = offsets[i]
+            for k in range(offsets[i + 1] - at):
+                out[at + k] = stash[k, i]
+            continue
+        if s != (WIDE if wide else OK):
             continue
         if wide:
             _row_clear(bm, j)
@@ -264,7 +282,9 @@ def route(cols, tab, cap: int = MAX_DEST):
     tally = cuda.to_device(np.zeros(3, np.int64))
     no_items = cuda.device_array(0, np.int64)
     dummy_bm = cuda.device_array((1, 1), np.uint64)
-    L.launch(_count, n)(cols, tab, no_items, False, cap, dummy_bm, counts, status, tally)
+    stash = _stash(n, stash_width(n, cap))
+    no_stash = _stash(0, 0)
+    L.launch(_count, n)(cols, tab, no_items, False, cap, dummy_bm, counts, status, tally, stash)
     wide = int(tally.copy_to_host()[WIDE])
     chunks = []
     bm = dummy_bm
@@ -275,12 +295,13 @@ def route(cols, tab, cap: int = MAX_DEST):
         for a in range(0, items.shape[0], per):
             chunk = cuda.to_device(items[a:a + per])
             chunks.append(chunk)
-            L.launch(_count, chunk.shape[0])(cols, tab, chunk, True, cap, bm, counts, status, tally)
+            L.launch(_count, chunk.shape[0])(cols, tab, chunk, True, cap, bm, counts, status, tally, no_stash)
     offsets = exclusive_scan(counts)
     out = cuda.device_array(last(offsets), np.int32)
-    L.launch(_fill, n)(cols, tab, no_items, False, cap, dummy_bm, status, offsets, out)
+    L.launch(_fill, n)(cols, tab, no_items, False, cap, dummy_bm, status, offsets, out, stash)
+    del stash  # the wide pass may want the memory
     for chunk in chunks:
-        L.launch(_fill, chunk.shape[0])(cols, tab, chunk, True, cap, bm, status, offsets, out)
+        L.launch(_fill, chunk.shape[0])(cols, tab, chunk, True, cap, bm, status, offsets, out, no_stash)
     return offsets, out
 
 
@@ -303,8 +324,8 @@ def __getattr__(name):
 
         cols = typeof(HeaderColumns(z(np.int64), z(np.int32), z(np.int32), z(np.uint8), z(np.int64), z(np.float64),
                                     z(np.int64), z(np.uint8)))
-        i64, bm = T.int64[::1], T.uint64[:, ::1]
-        return [(_count, (cols, tab, i64, T.boolean, T.int64, bm, i64, T.uint8[::1], i64)),
-                (_fill, (cols, tab, i64, T.boolean, T.int64, bm, T.uint8[::1], i64, T.int32[::1])),
+        i64, bm, stash = T.int64[::1], T.uint64[:, ::1], T.int32[:, ::1]
+        return [(_count, (cols, tab, i64, T.boolean, T.int64, bm, i64, T.uint8[::1], i64, stash)),
+                (_fill, (cols, tab, i64, T.boolean, T.int64, bm, T.uint8[::1], i64, T.int32[::1], stash)),
                 (_constant_fill, (T.int32[::1], i64, T.int32[::1]))]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

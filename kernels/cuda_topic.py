@@ -13,8 +13,10 @@ the MQTT '$' rule, middles, plain and group targets. Only the bookkeeping differ
   CPU's bitmap yields. A key with more destinations is *wide*: it is matched again with a
   bitmap row of one bit per destination in global scratch, the CPU's own method;
 * two passes, count then fill, with an exclusive prefix sum between them
-  (:func:`fastroute.kernels.cuda_scan.exclusive_scan`); the fill pass matches again, so
-  nothing per key has to be kept in between.
+  (:func:`fastroute.kernels.cuda_scan.exclusive_scan`). The count pass keeps each key's
+  destinations in a *stash* of :func:`stash_width` ids per key (column-major, so a warp's
+  writes coalesce), and the fill pass copies them; only keys with more destinations, or with
+  group targets, are matched a second time.
 
 Fixed per-thread limits, because ``cuda.local.array`` sizes are compile-time constants:
 :data:`MAX_WORDS` words per key and :data:`MAX_GROUPS` group targets per key (a key past
@@ -69,6 +71,12 @@ WIDE_SCRATCH_BYTES = 64 << 20
 OK = 0
 WIDE = 1   # too many destinations for the local array: matched again with a bitmap row
 HARD = 2   # beyond a fixed limit: the batch is routed on the CPU
+STASHED = 3  # OK, and its destinations wait in the stash: the fill pass copies them
+
+#: Device memory the count pass may fill with keys' destinations (at most this, and at most a
+#: quarter of the free memory), so that the fill pass copies them instead of matching again.
+#: Keys with more destinations than the per-key width this allows are matched again.
+STASH_BYTES = 4 << 30
 
 
 def for_device(fn, **helpers):
@@ -617,15 +625,18 @@ def _row_write(bm, r, out, at):
 # --------------------------------------------------------------------------- topic kernels
 
 @cuda.jit(**KERNEL)
-def _topic_count(t, offsets, data, valid, items, wide, cap, bm, counts, gcounts, status, tally):
+def _topic_count(t, offsets, data, valid, items, wide, cap, bm, counts, gcounts, status, tally, stash):
     """Pass 1: per item, its destination and group-target counts and its status; ``tally``
-    counts WIDE and HARD items. ``wide``: only items[j], with bitmap row j."""
+    counts WIDE and HARD items. ``wide``: only items[j], with bitmap row j. An OK item whose
+    ids fit ``stash`` (ids x items) and that reaches no group is STASHED, its ids in
+    ``stash[:, i]``."""
     words = cuda.local.array(MAX_WORDS, int32)
     stack = cuda.local.array(MAX_STACK, int32)
     rows = cuda.local.array(MAX_SPECS, int64)
     dest = cuda.local.array(MAX_DEST, int32)
     gdest = cuda.local.array(MAX_GROUPS, int32)
     m = items.shape[0] if wide else offsets.shape[0] - 1
+    width = stash.shape[0]
     for j in range(cuda.grid(1), m, cuda.gridsize(1)):
         i = items[j] if wide else j
         nd = 0
@@ -643,14 +654,19 @@ def _topic_count(t, offsets, data, valid, items, wide, cap, bm, counts, gcounts,
         counts[i] = nd
         gcounts[i] = ng
         if st != OK or not wide:
+            if st == OK and ng == 0 and nd <= width:
+                for k in range(nd):
+                    stash[k, i] = dest[k]
+                st = STASHED
             status[i] = st
 
 
 @cuda.jit(**KERNEL)
 def _topic_fill(t, offsets, data, valid, items, wide, cap, bm, status, item_off, item_dest, item_goff,
-                item_gb):
-    """Pass 2: match again and write each item's destinations and group targets at its
-    offsets. Plain pass: items whose status is OK; wide pass: items[j], status WIDE."""
+                item_gb, stash):
+    """Pass 2: write each item's destinations and group targets at its offsets. Plain pass:
+    STASHED items copy their ids from ``stash``, OK items are matched again; wide pass:
+    items[j], status WIDE, matched again with bitmap row j."""
     words = cuda.local.array(MAX_WORDS, int32)
     stack = cuda.local.array(MAX_STACK, int32)
     rows = cuda.local.array(MAX_SPECS, int64)
@@ -659,7 +675,13 @@ def _topic_fill(t, offsets, data, valid, items, wide, cap, bm, status, item_off,
     m = items.shape[0] if wide else offsets.shape[0] - 1
     for j in range(cuda.grid(1), m, cuda.gridsize(1)):
         i = items[j] if wide else j
-        if status[i] != (WIDE if wide else OK) or not (valid.shape[0] == 0 or valid[i]):
+        s = status[i]
+        if not wide and s == STASHED:
+            at = item_off[i]
+            for k in range(item_off[i + 1] - at):
+                item_dest[at + k] = stash[k, i]
+            continue
+        if s != (WIDE if wide else OK) or not (valid.shape[0] == 0 or valid[i]):
             continue
         if wide:
             _row_clear(bm, j)
@@ -884,6 +906,24 @@ def upload_table(table, upload):
     return table._replace(**uploaded)
 
 
+def stash_width(n: int, cap: int) -> int:
+    """Destination ids per key that the count pass can keep for n keys: at most ``cap``,
+    within :data:`STASH_BYTES` and a quarter of the device's free memory."""
+    budget = STASH_BYTES
+    try:
+        free = cuda.current_context().get_memory_info()[0]
+        if free == free and free != float("inf"):  # the simulator reports inf
+            budget = min(budget, int(free) // 4)
+    except Exception:  # a driver that cannot say: keep the fixed budget
+        pass
+    return int(max(0, min(cap, budget // (4 * max(1, n)))))
+
+
+def _stash(n: int, width: int):
+    """A (width, n) int32 device array (a (0, 1) one when width is 0)."""
+    return cuda.device_array((width, n) if width > 0 else (0, 1), np.int32)
+
+
 def _wide_rows(n_ids: int) -> tuple:
     """(words per bitmap row, rows per wide launch) for sets of up to n_ids ids."""
     words = max(1, (n_ids + 63) // 64)
@@ -911,8 +951,10 @@ def topic_items(dt, offsets, data, validity, with_groups: bool, cap: int = MAX_D
     tally = _tally()
     no_items = _empty(np.int64)
     dummy_bm = cuda.device_array((1, 1), np.uint64)
+    stash = _stash(n, stash_width(n, cap))
+    no_stash = _stash(0, 0)
     L.launch(_topic_count, n)(dt, offsets, data, valid, no_items, False, cap, dummy_bm, counts, gcounts,
-                              status, tally)
+                              status, tally, stash)
     t = tally.copy_to_host()
     if t[HARD]:
         return None
@@ -926,7 +968,7 @@ def topic_items(dt, offsets, data, validity, with_groups: bool, cap: int = MAX_D
             chunk = cuda.to_device(items[a:a + per])
             wide_chunks.append(chunk)
             L.launch(_topic_count, chunk.shape[0])(dt, offsets, data, valid, chunk, True, cap, bm, counts,
-                                                   gcounts, status, tally)
+                                                   gcounts, status, tally, no_stash)
         if tally.copy_to_host()[HARD]:
             return None
     item_off = exclusive_scan(counts)
@@ -938,11 +980,11 @@ def topic_items(dt, offsets, data, validity, with_groups: bool, cap: int = MAX_D
         item_goff = _empty(np.int64)
         item_gb = _empty(np.int32)
     L.launch(_topic_fill, n)(dt, offsets, data, valid, no_items, False, cap, dummy_bm, status, item_off,
-                             item_dest, item_goff, item_gb)
-    if wide_chunks:
-        for chunk in wide_chunks:
-            L.launch(_topic_fill, chunk.shape[0])(dt, offsets, data, valid, chunk, True, cap, bm, status,
-                                                  item_off, item_dest, item_goff, item_gb)
+                             item_dest, item_goff, item_gb, stash)
+    del stash  # the wide pass may want the memory
+    for chunk in wide_chunks:
+        L.launch(_topic_fill, chunk.shape[0])(dt, offsets, data, valid, chunk, True, cap, bm, status,
+                                              item_off, item_dest, item_goff, item_gb, no_stash)
     return item_off, item_dest, item_goff, item_gb
 
 
@@ -1050,8 +1092,9 @@ def __getattr__(name):
         I, B = T.int64, T.boolean
         expand = (I, i64, i64, i32, i64, i32, i32, i32, I, i64, I, I, i64, B, I, bm)
         headers = (i64, i32, u8, i64, u8, I, I)
-        return [(_topic_count, (tt, i64, u8, b1, i64, B, I, bm, i64, i64, u8, i64)),
-                (_topic_fill, (tt, i64, u8, b1, i64, B, I, bm, u8, i64, i32, i64, i32)),
+        stash = T.int32[:, ::1]
+        return [(_topic_count, (tt, i64, u8, b1, i64, B, I, bm, i64, i64, u8, i64, stash)),
+                (_topic_fill, (tt, i64, u8, b1, i64, B, I, bm, u8, i64, i32, i64, i32, stash)),
                 (_expand_count, expand + (i64, u8, i64)),
                 (_expand_fill, expand + (u8, i64, i32)),
                 (_direct_count, (i64, u8, b1, i32, T.uint64[::1], i64, u8, i64, i64, i64)),

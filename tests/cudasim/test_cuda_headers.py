@@ -13,6 +13,7 @@ import reference as R
 from _sim import SIM
 from fastroute import _device
 from fastroute.kernels import cuda_headers as G
+from fastroute.kernels import cuda_topic as T
 from fastroute.kernels import headers as K
 from fastroute.kernels.cuda_topic import MAX_DEST, upload_table
 from test_cuda_frame import small_launches  # noqa: F401  (autouse: small blocks, poisoned allocations)
@@ -85,6 +86,19 @@ def test_semantics_vectors_on_the_device(compat, launch_shape):
        compat=st.sampled_from(COMPATS))
 def test_headers_router_gpu_equals_cpu(bindings, rows, compat):
     """Random bindings and header tables: the GPU routes equal the CPU's bit for bit."""
+    router = fr.HeadersRouter(bindings, compat=compat)
+    assert_same(router.route(batch_of(rows), backend="gpu"), router.route(batch_of(rows), backend="cpu"))
+
+
+@settings(SIM, max_examples=10)
+@pytest.mark.parametrize("width", [0, 1, None])
+@given(bindings=bindings_list, rows=st.lists(headers_row, min_size=1, max_size=16),
+       compat=st.sampled_from(COMPATS))
+def test_stash_width_does_not_change_the_answer(monkeypatch, width, bindings, rows, compat):
+    """Messages whose ids fit the stash are copied by the fill pass, the others routed again:
+    with no stash, a one-id stash or the default, the GPU routes equal the CPU's."""
+    if width is not None:
+        monkeypatch.setattr(T, "STASH_BYTES", 4 * len(rows) * width)
     router = fr.HeadersRouter(bindings, compat=compat)
     assert_same(router.route(batch_of(rows), backend="gpu"), router.route(batch_of(rows), backend="cpu"))
 

@@ -369,6 +369,31 @@ def test_wide_keys_take_the_bitmap_pass(launch_shape):
     assert d2.copy_to_host().tolist() == cpu.destinations.tolist()
 
 
+@settings(SIM, max_examples=10)
+@pytest.mark.parametrize("width", [0, 1, 3, None])
+@given(case=topic_case(max_bindings=12, max_keys=24))
+def test_stash_width_does_not_change_the_answer(launch_shape, monkeypatch, width, case):
+    """Keys whose destinations fit the stash are copied by the fill pass, the others matched
+    again: with no stash, a narrow one (most keys matched again) or the default, the GPU
+    routes equal the CPU's."""
+    dialect, bindings, keys = case
+    if width is not None:
+        monkeypatch.setattr(G, "STASH_BYTES", 4 * max(1, len(keys)) * width)
+        assert G.stash_width(len(keys), G.MAX_DEST) == width
+    batch = fr.MessageBatch.from_pylist(keys=keys)
+    gpu, cpu = both(lambda: fr.TopicRouter(bindings, dialect=dialect, seed=5), batch)
+    assert_same(gpu, cpu)
+
+
+def test_stash_width_stays_within_its_budget(monkeypatch):
+    """The per-key width shrinks as batches grow, never past the local set size."""
+    monkeypatch.setattr(G, "STASH_BYTES", 4 << 20)
+    assert G.stash_width(1, G.MAX_DEST) == G.MAX_DEST
+    assert G.stash_width(1 << 15, G.MAX_DEST) == 32
+    assert G.stash_width(1 << 20, 2) == 1
+    assert G.stash_width(1 << 21, G.MAX_DEST) == 0
+
+
 def test_keys_past_the_device_limits_route_on_the_cpu(monkeypatch):
     """A key with more words than a thread holds, or a table deeper than its stack, is routed
     on the CPU with the same answer."""
