@@ -7,8 +7,29 @@ compiled kernels load only when a router or codec is first touched).
 from __future__ import annotations
 
 import importlib
+import os as _os
 
 __version__ = "0.1.0"
+
+
+def _checkout_subpackages() -> None:
+    """Make ``fastroute.kernels`` and ``fastroute.plugins`` importable from a source checkout.
+
+    pyproject.toml maps the top-level ``kernels/`` and ``plugins/`` into the package; an
+    installed (or editable) copy resolves them that way. A checkout put on PYTHONPATH without
+    installing (a GPU machine that cannot build the ring extension, say) finds them through
+    the checkout's root instead.
+    """
+    here = _os.path.dirname(_os.path.abspath(__file__))
+    root = _os.path.dirname(here)
+    if _os.path.isdir(_os.path.join(here, "kernels")):
+        return
+    if _os.path.isfile(_os.path.join(root, "kernels", "__init__.py")) and \
+            _os.path.isfile(_os.path.join(root, "pyproject.toml")):
+        __path__.append(root)
+
+
+_checkout_subpackages()
 
 # name -> module that defines it (relative to this package)
 _EXPORTS = {

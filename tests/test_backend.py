@@ -244,6 +244,25 @@ def test_import_and_small_batches_never_load_cuda():
     assert out.stdout.strip() == "False"
 
 
+def test_a_checkout_on_pythonpath_imports_without_installing(tmp_path):
+    """A source checkout put on sys.path, not installed (a GPU machine that cannot build the
+    ring extension runs gpu_check.sh so), finds kernels/ and plugins/ as fastroute's."""
+    import sysconfig
+    from pathlib import Path
+
+    root = Path(fr.__file__).resolve().parent.parent
+    # -S: no site processing, so no .pth file (an editable install's finder) runs
+    code = (f"import sys; sys.path[:0] = [{str(root)!r}, {sysconfig.get_paths()['purelib']!r}]; "
+            "import fastroute, fastroute.kernels.hashing as h, fastroute.plugins; "
+            "print(h.__file__); print(fastroute.Partitioner(4).route([b'k']).destinations.tolist())")
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.split()
+    assert lines[0] == str(root / "kernels" / "hashing.py")
+    assert lines[1] == str(fr.Partitioner(4).route([b"k"]).destinations.tolist()).replace(" ", "")
+
+
 def test_info_reports_gpu_fields():
     """fastroute info lists CUDA availability and the numba CUDA target and CuPy versions."""
     from fastroute._cli import info
