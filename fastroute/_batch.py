@@ -315,8 +315,16 @@ class MessageBatch:
     def take(self, indices) -> "MessageBatch":
         """A new batch of the messages at ``indices``, in that order (repeats allowed).
 
+        A device batch gives a device batch, gathered on the device (``indices`` may be a
+        host or a device array; a device array is used as it is, unchecked).
+
         Raises IndexError for an index outside the batch.
         """
+        from ._device import batch_device, batch_take, is_device_array, to_device_array
+
+        on_device = batch_device(self) == "gpu"
+        if on_device and is_device_array(indices):
+            return batch_take(self, to_device_array(indices, np.int64, "take indices"))
         idx = np.asarray(indices)
         if idx.dtype == np.bool_:
             idx = np.flatnonzero(idx)
@@ -326,6 +334,8 @@ class MessageBatch:
             raise IndexError(f"take: indices must lie in [-{n}, {n}), got {int(idx.min())}..{int(idx.max())}")
         if idx.size and idx.min() < 0:
             idx = np.where(idx < 0, idx + n, idx)
+        if on_device:
+            return batch_take(self, to_device_array(idx, np.int64))
         return MessageBatch(self.keys.take(idx), self.values.take(idx),
                             None if self.headers is None else self.headers.take(idx),
                             *(None if getattr(self, m) is None else getattr(self, m)[idx] for m, _ in _META))

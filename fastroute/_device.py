@@ -268,6 +268,47 @@ def host_batch(batch):
     return batch if batch_device(batch) == "cpu" else batch_to_host(batch)
 
 
+def column_take(column, rows):
+    """The device twin of :meth:`BinaryColumn.take`: the items ``rows`` of a device column.
+
+    ``rows``: an int64 device array of in-range item numbers (unchecked). The items are laid
+    end to end in a new buffer (offsets from 0); a validity array is gathered too. All on the
+    device (kernels/cuda_splice.py).
+    """
+    from ._batch import BinaryColumn
+    from .kernels import cuda_splice as K
+
+    offsets, data = K.gather_binary(column.offsets, column.data, rows)
+    validity = None if column.validity is None else K.take(column.validity, rows)
+    return BinaryColumn._from_trusted(offsets, data, validity)
+
+
+def batch_take(batch, rows):
+    """The device twin of :meth:`MessageBatch.take`: a device batch of the messages ``rows``.
+
+    ``batch`` is device-resident; ``rows`` an int64 device array of in-range message numbers
+    (unchecked, any order). Keys, values, headers and metadata are all gathered on the device,
+    so any router can route the result; nothing crosses the bus but the gathers' sizes.
+    O(rows + bytes and header entries gathered).
+    """
+    from ._headers import HeaderTable
+    from .kernels import cuda_splice as K
+
+    headers = None
+    if batch.headers is not None:
+        h = batch.headers
+        offsets, pos = K.gather_ranges(h.offsets, rows)
+        blob_offsets, blob_data = K.gather_binary(h.blob_offsets, h.blob_data, pos)
+        headers = HeaderTable.__new__(HeaderTable)
+        headers.offsets, headers.blob_offsets, headers.blob_data = offsets, blob_offsets, blob_data
+        for name in ("name_ids", "types", "ints", "floats"):
+            setattr(headers, name, K.take(getattr(h, name), pos))
+        headers.names = h.names
+        headers._name_index = None
+    meta = [None if getattr(batch, m) is None else K.take(getattr(batch, m), rows) for m in _META]
+    return _batch_of(column_take(batch.keys, rows), column_take(batch.values, rows), headers, meta)
+
+
 def batch_from_device_buffers(key_offsets=None, key_data=None, value_offsets=None, value_data=None, *,
                               key_validity=None, value_validity=None):
     """A device batch over device arrays (CuPy, PyTorch, numba: anything with
@@ -347,6 +388,17 @@ def routes_to_host(routes):
         return routes
     return Routes(to_host_array(routes.offsets), to_host_array(routes.destinations), routes.names,
                   check=False)
+
+
+def device_unroutable(routes):
+    """Indices of the messages of device Routes that go nowhere, as an int64 device array.
+
+    The device twin of :meth:`Routes.unroutable` (which returns numpy): ascending, computed
+    on the device by compacting the empty routes; only their count crosses the bus.
+    """
+    from .kernels.cuda_splice import unroutable_rows
+
+    return unroutable_rows(routes.offsets)
 
 
 def device_groups(routes):

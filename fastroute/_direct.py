@@ -158,7 +158,6 @@ class FanoutRouter(Router):
         n = len(batch)
         on_device = batch_device(batch) == "gpu"
         if not self._names:
-            # host Routes when an alternate takes over: Router.route splices it in on the host
-            return empty_routes(n, self._names, on_device and self.alternate is None)
+            return empty_routes(n, self._names, on_device)
         routes = device_routes(*fanout(n, len(self._names)), self._names)
         return routes if on_device else routes.to_host()

@@ -60,6 +60,8 @@ class Router:
 
         Returns:
             Routes: per message, the ascending unique destination ids into ``routes.names``.
+            A device batch routed on the GPU gives device Routes, ``alternate`` included: the
+            splice runs on the device without host copies (see :meth:`_alternate_on_device`).
 
         Raises:
             BatchError: malformed input (names the message index).
@@ -74,9 +76,6 @@ class Router:
             where, batch = _backend.place("cpu", batch)
         routes = self._route_gpu(batch) if where == "gpu" else self._route_cpu(batch)
         if self.alternate is not None:
-            if routes.device == "gpu":
-                # the alternate's splice runs on the host; the answer goes back to the device
-                return self._apply_alternate(batch.to_host(), routes.to_host(), backend).to_device()
             routes = self._apply_alternate(batch, routes, backend)
         return routes
 
@@ -84,13 +83,30 @@ class Router:
         raise NotImplementedError
 
     def _apply_alternate(self, batch: MessageBatch, routes: Routes, backend: str) -> Routes:
+        """Give the messages that ``routes`` sends nowhere to ``self.alternate``; return the result.
+
+        Runs where ``batch`` lives: a device batch gives device Routes, spliced on the device
+        (:meth:`_alternate_on_device`) unless the alternate router has no GPU path, in which
+        case the splice runs on host copies and the answer moves back to the device.
+        """
+        from ._device import batch_device
+
+        if batch_device(batch) == "gpu":
+            spliced = self._alternate_on_device(batch, routes, backend)
+            if spliced is not None:
+                return spliced
+            return self._alternate_on_host(batch.to_host(), routes.to_host(), backend).to_device()
+        return self._alternate_on_host(batch, routes.to_host(), backend)
+
+    def _alternate_on_host(self, batch: MessageBatch, routes: Routes, backend: str) -> Routes:
+        """The alternate splice of host ``batch`` and ``routes`` (kernels/group.py)."""
         rows = routes.unroutable()
         alt = self.alternate
         if isinstance(alt, Router):
             if rows.size == 0:
                 names = _merge_names(routes.names, alt.names)[0]
                 return Routes(routes.offsets, routes.destinations, names, check=False)
-            sub = alt.route(batch.take(rows), backend)
+            sub = alt.route(batch.take(rows), backend).to_host()
             names, id_map = _merge_names(routes.names, sub.names)
             sub_offsets, sub_dest = sub.offsets, sub.destinations
         else:
@@ -104,6 +120,43 @@ class Router:
         offsets, dest = splice_routes(routes.offsets, routes.destinations, rows.astype(np.int64),
                                       sub_offsets, sub_dest, id_map)
         return Routes(offsets, dest, names, check=False)
+
+    def _alternate_on_device(self, batch: MessageBatch, routes: Routes, backend: str) -> Routes | None:
+        """The alternate splice of a device ``batch``, all on the device (kernels/cuda_splice.py).
+
+        The unroutable rows are found and the sub-batch gathered on the device; an alternate
+        router routes that sub-batch with ``backend`` (so on the device too), and its answer is
+        spliced in on the device. Nothing comes back to the host but scalar sizes (names are
+        merged on the host, where they live; the id map goes up). Host ``routes`` (from a
+        router that answered on the host) are uploaded first. Returns None when
+        the alternate router has no GPU path: the caller then splices on the host.
+        """
+        from ._device import (batch_take, device_routes, device_unroutable, device_zeros,
+                              routes_to_device, to_device_array)
+        from .kernels.cuda_scan import iota
+        from .kernels.cuda_splice import splice_routes
+
+        alt = self.alternate
+        if isinstance(alt, Router) and alt._route_gpu is None:
+            return None
+        routes = routes_to_device(routes)
+        rows = device_unroutable(routes)
+        k = rows.shape[0]
+        if isinstance(alt, Router):
+            if k == 0:
+                names = _merge_names(routes.names, alt.names)[0]
+                return device_routes(routes.offsets, routes.destinations, names)
+            sub = routes_to_device(alt.route(batch_take(batch, rows), backend))
+            names, id_map = _merge_names(routes.names, sub.names)
+            sub_offsets, sub_dest = sub.offsets, sub.destinations
+        else:
+            names, id_map = _merge_names(routes.names, [alt])
+            if k == 0:
+                return device_routes(routes.offsets, routes.destinations, names)
+            sub_offsets, sub_dest = iota(k + 1), device_zeros(k, np.int32)
+        offsets, dest = splice_routes(routes.offsets, routes.destinations, rows, sub_offsets, sub_dest,
+                                      to_device_array(id_map, np.int32))
+        return device_routes(offsets, dest, names)
 
     def __repr__(self) -> str:
         alt = f", alternate={self.alternate!r}" if self.alternate is not None else ""

@@ -119,9 +119,16 @@ class Routes:
         return dict(zip(self.names, c.tolist()))
 
     def unroutable(self) -> np.ndarray:
-        """Indices of the messages that go nowhere."""
+        """Indices of the messages that go nowhere: an ascending int64 numpy array.
+
+        Always numpy: for device Routes they are found on the device and only the indices are
+        copied to the host (``fastroute._device.device_unroutable`` keeps them on the device,
+        as ``alternate=`` does on device batches).
+        """
         if self.device == "gpu":
-            return self.to_host().unroutable()
+            from ._device import device_unroutable
+
+            return device_unroutable(self).copy_to_host()
         return np.flatnonzero(self.offsets[1:] == self.offsets[:-1])
 
     @property

@@ -1,4 +1,4 @@
-"""Whole-array device primitives: exclusive prefix sum, fill, iota, first descent.
+"""Whole-array device primitives: exclusive prefix sum, fill, iota, first descent, compaction.
 
 The prefix sum is what turns per-item counts into CSR offsets in every two-pass (count,
 scan, fill) kernel. It needs no CuPy: a chunked reduce-then-scan in three launches per
@@ -136,3 +136,23 @@ def last(arr) -> int:
     """The last item of a device array, as a Python int (one tiny device-to-host copy)."""
     n = arr.shape[0]
     return int(arr[n - 1:n].copy_to_host()[0])
+
+
+@cuda.jit(**KERNEL)
+def _compact(flags, slots, out):
+    for i in range(cuda.grid(1), flags.shape[0], cuda.gridsize(1)):
+        if flags[i] != 0:
+            out[slots[i]] = i
+
+
+def flagged_indices(flags):
+    """The ascending indices i with ``flags[i] == 1``: an int64 device array (numpy's flatnonzero).
+
+    ``flags``: a 1-D device array of 0 / 1 integers (uint8 is the cheapest); any other value
+    would count more than once in the scan. Count, exclusive scan, compact: O(n), and one
+    scalar (the count, needed to size the answer) crosses the bus.
+    """
+    slots = exclusive_scan(flags)
+    out = cuda.device_array(last(slots), np.int64)
+    L.launch(_compact, flags.shape[0])(flags, slots, out)
+    return out

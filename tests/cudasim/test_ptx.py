@@ -47,6 +47,10 @@ KERNELS = [
     (R._digit_counts, (arr(T.int32), T.int32, I64, I64, arr(T.int64))),
     (R._digit_scatter, (arr(T.int32), arr(T.int64), T.int32, I64, I64, arr(T.int64), arr(T.int32),
                         arr(T.int64))),
+    # the compaction of 0/1 flags (cuda_scan.flagged_indices): scans of uint8, then the scatter
+    (S._chunk_sums, (arr(T.uint8), I64, arr(T.int64))),
+    (S._chunk_scan, (arr(T.uint8), I64, arr(T.int64), arr(T.int64))),
+    (S._compact, (arr(T.uint8), arr(T.int64), arr(T.int64))),
 ]
 
 
