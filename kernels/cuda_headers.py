@@ -34,7 +34,7 @@ from ._config import SERIAL
 from .cuda_launch import KERNEL
 from .cuda_scan import exclusive_scan, last
 from .cuda_topic import (_DEVICE_HELPERS, MAX_DEST, OK, STASHED, WIDE, _add, _row_clear, _row_count, _row_write,
-                         _stash, _wide_items, _wide_rows, for_device, stash_width)
+                         _stash, _stash_copy, _stash_put, _wide_items, _wide_rows, for_device, stash_width)
 from .headers import _FNV_OFFSET, _FNV_PRIME, _double_bits_eq, _scalar_holds, value_key
 
 
@@ -202,7 +202,6 @@ def _count(cols, tab, items, wide, cap, bm, counts, status, tally, stash):
     ``stash`` (ids x messages) is STASHED with its ids in ``stash[:, i]``."""
     dest = cuda.local.array(MAX_DEST, int32)
     m = items.shape[0] if wide else cols.offsets.shape[0] - 1
-    width = stash.shape[0]
     for j in range(cuda.grid(1), m, cuda.gridsize(1)):
         i = items[j] if wide else j
         if wide:
@@ -215,12 +214,7 @@ def _count(cols, tab, items, wide, cap, bm, counts, status, tally, stash):
             status[i] = WIDE
             nd = 0
         elif not wide:
-            if nd <= width:
-                for k in range(nd):
-                    stash[k, i] = dest[k]
-                status[i] = STASHED
-            else:
-                status[i] = OK
+            status[i] = STASHED if _stash_put(stash, i, dest, nd) else OK
         counts[i] = nd
 
 
@@ -234,9 +228,7 @@ def _fill(cols, tab, items, wide, cap, bm, status, offsets, out, stash):
         i = items[j] if wide else j
         s = status[i]
         if not wide and s == STASHED:
-            at = offsets[i]
-            for k in range(offsets[i + 1] - at):
-                out[at + k] = stash[k, i]
+            _stash_copy(stash, i, out, offsets)
             continue
         if s != (WIDE if wide else OK):
             continue

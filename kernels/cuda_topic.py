@@ -622,6 +622,24 @@ def _row_write(bm, r, out, at):
             x ^= low
 
 
+@cuda.jit(device=True)
+def _stash_put(stash, i, dest, nd):
+    """Keep item i's nd ids for the fill pass, if they fit; True when they did."""
+    if nd > stash.shape[0]:
+        return False
+    for k in range(nd):
+        stash[k, i] = dest[k]
+    return True
+
+
+@cuda.jit(device=True)
+def _stash_copy(stash, i, out, offsets):
+    """Write item i's stashed ids to ``out`` at ``offsets[i]``."""
+    at = offsets[i]
+    for k in range(offsets[i + 1] - at):
+        out[at + k] = stash[k, i]
+
+
 # --------------------------------------------------------------------------- topic kernels
 
 @cuda.jit(**KERNEL)
@@ -636,7 +654,6 @@ def _topic_count(t, offsets, data, valid, items, wide, cap, bm, counts, gcounts,
     dest = cuda.local.array(MAX_DEST, int32)
     gdest = cuda.local.array(MAX_GROUPS, int32)
     m = items.shape[0] if wide else offsets.shape[0] - 1
-    width = stash.shape[0]
     for j in range(cuda.grid(1), m, cuda.gridsize(1)):
         i = items[j] if wide else j
         nd = 0
@@ -654,9 +671,7 @@ def _topic_count(t, offsets, data, valid, items, wide, cap, bm, counts, gcounts,
         counts[i] = nd
         gcounts[i] = ng
         if st != OK or not wide:
-            if st == OK and ng == 0 and nd <= width:
-                for k in range(nd):
-                    stash[k, i] = dest[k]
+            if st == OK and ng == 0 and _stash_put(stash, i, dest, nd):
                 st = STASHED
             status[i] = st
 
@@ -677,9 +692,7 @@ def _topic_fill(t, offsets, data, valid, items, wide, cap, bm, status, item_off,
         i = items[j] if wide else j
         s = status[i]
         if not wide and s == STASHED:
-            at = item_off[i]
-            for k in range(item_off[i + 1] - at):
-                item_dest[at + k] = stash[k, i]
+            _stash_copy(stash, i, item_dest, item_off)
             continue
         if s != (WIDE if wide else OK) or not (valid.shape[0] == 0 or valid[i]):
             continue
