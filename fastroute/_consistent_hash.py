@@ -69,6 +69,12 @@ class ConsistentHashRouter(Router):
     Cost per batch: one parallel pass to hash, one to jump: O(key bytes + n log buckets).
     After :data:`TABULATE_AFTER` messages the router tabulates the bucket of all 2^21 seeds
     that matter (4 or 8 MiB) and from then on jumps by table lookup. Thread-safe.
+
+    GPU twin (``backend="gpu"``, kernels/cuda_phash2.py): the same phash2 and jump functions
+    compiled for the device, so the picks (and the BatchError for an unhashable header) are
+    bit-identical to the CPU's; a device batch gets device Routes without a host copy. The
+    GPU path jumps directly, and reads the seed table instead once the CPU path has built it;
+    its messages do not count towards :data:`TABULATE_AFTER`.
     """
 
     def __init__(self, bindings, hash_header=None, alternate=None):
@@ -144,12 +150,18 @@ class ConsistentHashRouter(Router):
         bad = np.flatnonzero(status)
         if bad.size:
             i = int(bad[0])
-            why = {K.SEED_FLOAT: "a float", K.SEED_TABLE: "a table",
-                   K.SEED_ARRAY_HEAD: "an array whose first element is not a str or a bool"}[int(status[i])]
-            raise BatchError(f"message {i}: header {self.hash_header!r} holds {why}, "
-                             f"which ConsistentHashRouter cannot hash (expected str, bytes, int, bool, None "
-                             f"or such an array)", i)
+            raise self._unhashable(i, int(status[i]))
         return seeds
+
+    def _unhashable(self, i: int, status: int) -> BatchError:
+        """The error for message i, whose header value got ``status`` (a phash2.SEED_* code)."""
+        from .kernels import phash2 as K
+
+        why = {K.SEED_FLOAT: "a float", K.SEED_TABLE: "a table",
+               K.SEED_ARRAY_HEAD: "an array whose first element is not a str or a bool"}[status]
+        return BatchError(f"message {i}: header {self.hash_header!r} holds {why}, "
+                          f"which ConsistentHashRouter cannot hash (expected str, bytes, int, bool, None "
+                          f"or such an array)", i)
 
     def _route_cpu(self, batch) -> Routes:
         n = len(batch)
@@ -170,6 +182,58 @@ class ConsistentHashRouter(Router):
                     small = np.int16 if len(self._names) <= np.iinfo(np.int16).max else np.int32
                     self._table = table.astype(small)
         return Routes(np.arange(n + 1, dtype=np.int64), dest, self._names, check=False)
+
+    def _route_gpu(self, batch) -> Routes:
+        """The GPU twin of _route_cpu (kernels/cuda_phash2.py): the same seeds and buckets;
+        device Routes for a device batch, host Routes otherwise.
+
+        Only the keys (or, with ``hash_header``, the headers) of a host batch are uploaded and
+        only the destinations come back. The ring is uploaded once per device; once the CPU
+        path has built the seed table, that is uploaded (once) and read instead of jumping.
+        """
+        from ._device import batch_device, batch_to_device, empty_routes, single_routes
+
+        n = len(batch)
+        on_device = batch_device(batch) == "gpu"
+        if self._ring.shape[0] == 0:
+            return empty_routes(n, self._names, on_device)
+        parts = ("keys",) if self.hash_header is None else ("headers",)
+        seeds = self._seeds_on_device(batch_to_device(batch, parts))
+        return single_routes(self._dest_on_device(seeds), self._names, on_device)
+
+    def _seeds_on_device(self, batch):
+        """The int64 device array of seeds of a device batch; BatchError as on the CPU."""
+        from ._device import device_empty
+        from .kernels import cuda_phash2 as G
+        from .kernels import phash2 as K
+        from .kernels.cuda_scan import fill
+
+        if self.hash_header is None:
+            keys = batch.keys
+            return G.key_seeds(keys.offsets, keys.data, keys.validity)
+        headers = batch.headers
+        name_id = -1 if headers is None else headers.name_id(self.hash_header)
+        if name_id < 0:
+            seeds = device_empty(len(batch), np.int64)
+            fill(seeds, K.PHASH2_UNDEFINED)
+            return seeds
+        seeds, status, bad = G.header_seeds(headers.offsets, headers.name_ids, headers.types, headers.ints,
+                                            headers.blob_offsets, headers.blob_data, name_id)
+        if bad >= 0:
+            raise self._unhashable(bad, int(status[bad:bad + 1].copy_to_host()[0]))
+        return seeds
+
+    def _dest_on_device(self, seeds):
+        """The int32 device array of destination ids of device ``seeds`` (the ring is not empty)."""
+        from ._device import upload_cached
+        from .kernels import cuda_phash2 as G
+
+        table = self._table  # read once: the CPU path may build it meanwhile
+        if table is not None:
+            (d_table,) = upload_cached(self, "table", (table,))
+            return G.lookup(seeds, d_table)
+        (d_ring,) = upload_cached(self, "ring", (self._ring,))
+        return G.jump_ring(seeds, d_ring)
 
     def __repr__(self) -> str:
         extra = "" if self.hash_header is None else f", hash_header={self.hash_header!r}"

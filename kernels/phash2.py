@@ -7,7 +7,10 @@ hash of the routed value (``erlang:phash2``, Jenkins lookup2 underneath) and the
 Per-key functions are plain Python in the subset both ``numba.njit`` and
 ``numba.cuda.jit(device=True)`` compile (fixed-width scalars, array reads, no allocation);
 ``jump`` takes its 16-word generator state as a scratch array so a GPU twin can pass a
-thread-local one. The ``*_cpu`` names are their njit builds.
+thread-local one. The per-message bodies of the batch drivers (:func:`key_seed`,
+:func:`header_seed`) are written the same way, so kernels/cuda_phash2.py compiles the very
+same source for the device. The ``*_cpu`` names are their njit builds; the GPU twin rebinds
+the ``*_cpu`` helpers these bodies call to its device builds.
 """
 
 from __future__ import annotations
@@ -217,6 +220,67 @@ SEED_TABLE = 2
 SEED_ARRAY_HEAD = 3
 
 
+# ---------------------------------------------------------------------------------- per message
+
+def key_seed(offsets, data, i):
+    """phash2 of item i of a binary column (its bytes ``data[offsets[i]:offsets[i+1]]``), int64."""
+    return np.int64(phash2_binary_cpu(data, offsets[i], offsets[i + 1], _U32(0)) & PHASH2_MASK)
+
+
+def header_seed(offsets, name_ids, types, ints, blob_offsets, blob_data, i, name_id):
+    """Message i's jump seed from its header ``name_id``: (int64 seed, int8 status).
+
+    The per-message body of :func:`header_seeds` (which documents the rules); status is
+    SEED_OK, or SEED_FLOAT / SEED_TABLE / SEED_ARRAY_HEAD with seed 0.
+    """
+    j = -1
+    for e in range(offsets[i], offsets[i + 1]):
+        if name_ids[e] == name_id:
+            j = e
+    seed = PHASH2_UNDEFINED
+    status = SEED_OK
+    if j >= 0:
+        t = types[j]
+        if t == C.INT:
+            seed = ints[j]
+        elif t == C.BOOL:
+            seed = PHASH2_TRUE if ints[j] != 0 else PHASH2_FALSE
+        elif t == C.STR or t == C.BYTES:
+            seed = np.int64(phash2_binary_cpu(blob_data, blob_offsets[j], blob_offsets[j + 1], _U32(0))
+                            & PHASH2_MASK)
+        elif t == C.FLOAT:
+            status = SEED_FLOAT
+            seed = 0
+        elif t == C.DICT:
+            status = SEED_TABLE
+            seed = 0
+        elif t == C.LIST:
+            # nested encoding (kernels/_codes.py): TAG_LIST, u32 payload size, u32 count,
+            # then the items, each a tag byte and its payload
+            pos = blob_offsets[j] + 5
+            if read_u32le_cpu(blob_data, _U64(pos)) == 0:
+                seed = PHASH2_NIL
+            else:
+                tag = blob_data[pos + 4]
+                if tag == C.TAG_STR:
+                    size = np.int64(read_u32le_cpu(blob_data, _U64(pos + 5)))
+                    start = pos + 9
+                    seed = np.int64(phash2_binary_cpu(blob_data, start, start + size, LONGSTR_PAIR)
+                                    & PHASH2_MASK)
+                elif tag == C.TAG_TRUE:
+                    seed = PHASH2_BOOL_TRUE
+                elif tag == C.TAG_FALSE:
+                    seed = PHASH2_BOOL_FALSE
+                else:
+                    status = SEED_ARRAY_HEAD
+                    seed = 0
+    return np.int64(seed), np.int8(status)
+
+
+key_seed_cpu = njit(**INLINE)(key_seed)
+header_seed_cpu = njit(**INLINE)(header_seed)
+
+
 # ---------------------------------------------------------------------------------- drivers
 
 @njit(**PARALLEL)
@@ -225,7 +289,7 @@ def key_seeds(offsets, data):
     n = offsets.shape[0] - 1
     out = np.empty(n, np.int64)
     for i in prange(n):
-        out[i] = np.int64(phash2_binary_cpu(data, offsets[i], offsets[i + 1], _U32(0)) & PHASH2_MASK)
+        out[i] = key_seed_cpu(offsets, data, i)
     return out
 
 
@@ -238,52 +302,14 @@ def header_seeds(offsets, name_ids, types, ints, blob_offsets, blob_data, name_i
     phash2 of the bytes; int → the int itself; bool → phash2 of the atom; an array → phash2([])
     if empty, else of its head as {longstr, Bin} or {bool, B}. A float, a table, or an array
     with another head gets status SEED_FLOAT / SEED_TABLE / SEED_ARRAY_HEAD and seed 0.
+    Each message is :func:`header_seed`, the body the GPU twin (kernels/cuda_phash2.py) runs too.
     """
     n = offsets.shape[0] - 1
     seeds = np.empty(n, np.int64)
     status = np.zeros(n, np.int8)
     for i in prange(n):
-        j = -1
-        for e in range(offsets[i], offsets[i + 1]):
-            if name_ids[e] == name_id:
-                j = e
-        seed = PHASH2_UNDEFINED
-        if j >= 0:
-            t = types[j]
-            if t == C.INT:
-                seed = ints[j]
-            elif t == C.BOOL:
-                seed = PHASH2_TRUE if ints[j] != 0 else PHASH2_FALSE
-            elif t == C.STR or t == C.BYTES:
-                seed = np.int64(phash2_binary_cpu(blob_data, blob_offsets[j], blob_offsets[j + 1], _U32(0))
-                                & PHASH2_MASK)
-            elif t == C.FLOAT:
-                status[i] = SEED_FLOAT
-                seed = 0
-            elif t == C.DICT:
-                status[i] = SEED_TABLE
-                seed = 0
-            elif t == C.LIST:
-                # nested encoding (kernels/_codes.py): TAG_LIST, u32 payload size, u32 count,
-                # then the items, each a tag byte and its payload
-                pos = blob_offsets[j] + 5
-                if read_u32le_cpu(blob_data, _U64(pos)) == 0:
-                    seed = PHASH2_NIL
-                else:
-                    tag = blob_data[pos + 4]
-                    if tag == C.TAG_STR:
-                        size = np.int64(read_u32le_cpu(blob_data, _U64(pos + 5)))
-                        start = pos + 9
-                        seed = np.int64(phash2_binary_cpu(blob_data, start, start + size, LONGSTR_PAIR)
-                                        & PHASH2_MASK)
-                    elif tag == C.TAG_TRUE:
-                        seed = PHASH2_BOOL_TRUE
-                    elif tag == C.TAG_FALSE:
-                        seed = PHASH2_BOOL_FALSE
-                    else:
-                        status[i] = SEED_ARRAY_HEAD
-                        seed = 0
-        seeds[i] = seed
+        seeds[i], status[i] = header_seed_cpu(offsets, name_ids, types, ints, blob_offsets, blob_data, i,
+                                              name_id)
     return seeds, status
 
 

@@ -47,6 +47,40 @@ def test_million_keys_partition_like_the_cpu(algorithm):
     assert on_device.device == "gpu" and on_device.to_host() == cpu
 
 
+@pytest.mark.parametrize("tabulated", [False, True], ids=["jumping", "tabulated"])
+def test_million_keys_consistent_hash_like_the_cpu(monkeypatch, tabulated):
+    """1M keys (5% null) through a 1,000-binding ring: GPU picks equal the CPU's, host and device
+    batches, whether the router jumps or reads its seed table."""
+    from fastroute import _consistent_hash
+
+    batch = random_keys(1_000_000, seed=5)
+    rng = np.random.default_rng(5)
+    router = fr.ConsistentHashRouter([(f"q{k}", int(w)) for k, w in enumerate(rng.integers(1, 100, 1000))])
+    cpu = router.route(batch, backend="cpu")
+    if tabulated:
+        monkeypatch.setattr(_consistent_hash, "TABULATE_AFTER", 1)
+        router.route(batch.take([0]), backend="cpu")
+        assert router.tabulated
+    assert router.route(batch, backend="gpu") == cpu
+    on_device = router.route(batch.to_device(), backend="gpu")
+    assert on_device.device == "gpu" and on_device.to_host() == cpu
+
+
+def test_consistent_hash_on_headers_like_the_cpu():
+    """200k messages hashed on a header of every kind (and none): GPU picks equal the CPU's."""
+    rng = np.random.default_rng(6)
+    kinds = rng.integers(0, 6, 200_000).tolist()
+    values = rng.integers(-(2 ** 62), 2 ** 62, 200_000).tolist()
+    make = [lambda v: None, lambda v: {"h": v}, lambda v: {"h": f"key-{v}"}, lambda v: {"h": v % 2 == 0},
+            lambda v: {"h": [f"{v}"]}, lambda v: {"other": v}]
+    headers = [make[k](v) for k, v in zip(kinds, values)]
+    batch = fr.MessageBatch.from_pylist(keys=[b""] * len(headers), headers=headers)
+    router = fr.ConsistentHashRouter([(f"q{k}", k % 7 + 1) for k in range(300)], hash_header="h")
+    cpu = router.route(batch, backend="cpu")
+    assert router.route(batch, backend="gpu") == cpu
+    assert router.route(batch.to_device(), backend="gpu").to_host() == cpu
+
+
 def test_million_message_fanout_groups_like_the_cpu():
     """Grouping 1M messages x 3 destinations on the device equals the CPU counting sort."""
     batch = random_keys(1_000_000, seed=1)
