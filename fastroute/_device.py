@@ -183,9 +183,8 @@ def null_column(n: int):
 
 # ------------------------------------------------------------------------------ batches
 
-_HEADER_ARRAYS = (("offsets", np.int64), ("name_ids", np.int32), ("types", np.uint8),
-                  ("ints", np.int64), ("floats", np.float64), ("blob_offsets", np.int64),
-                  ("blob_data", np.uint8))
+#: HeaderTable's constructor arguments, in order.
+_HEADER_FIELDS = ("offsets", "names", "name_ids", "types", "ints", "floats", "blob_offsets", "blob_data")
 _META = ("partition", "offset", "timestamp")
 #: What :func:`batch_to_device` can upload.
 PARTS = ("keys", "values", "headers", "metadata")
@@ -194,12 +193,8 @@ PARTS = ("keys", "values", "headers", "metadata")
 def _headers_moved(headers, move):
     from ._headers import HeaderTable
 
-    table = HeaderTable.__new__(HeaderTable)
-    for name, _ in _HEADER_ARRAYS:
-        setattr(table, name, move(getattr(headers, name)))
-    table.names = headers.names
-    table._name_index = None
-    return table
+    return HeaderTable._from_trusted(*(headers.names if name == "names" else move(getattr(headers, name))
+                                       for name in _HEADER_FIELDS))
 
 
 def _batch_of(keys, values, headers, meta):
@@ -257,8 +252,7 @@ def batch_to_host(batch):
 
         h = batch.headers
         headers = HeaderTable(*(to_host_array(getattr(h, name)) if name != "names" else h.names
-                                for name in ("offsets", "names", "name_ids", "types", "ints", "floats",
-                                             "blob_offsets", "blob_data")))
+                                for name in _HEADER_FIELDS))
     return MessageBatch(column_to_host(batch.keys), column_to_host(batch.values), headers,
                         *(to_host_array(getattr(batch, m)) for m in _META))
 
@@ -299,12 +293,9 @@ def batch_take(batch, rows):
         h = batch.headers
         offsets, pos = K.gather_ranges(h.offsets, rows)
         blob_offsets, blob_data = K.gather_binary(h.blob_offsets, h.blob_data, pos)
-        headers = HeaderTable.__new__(HeaderTable)
-        headers.offsets, headers.blob_offsets, headers.blob_data = offsets, blob_offsets, blob_data
-        for name in ("name_ids", "types", "ints", "floats"):
-            setattr(headers, name, K.take(getattr(h, name), pos))
-        headers.names = h.names
-        headers._name_index = None
+        headers = HeaderTable._from_trusted(offsets, h.names, *(K.take(getattr(h, name), pos) for name in
+                                                               ("name_ids", "types", "ints", "floats")),
+                                            blob_offsets, blob_data)
     meta = [None if getattr(batch, m) is None else K.take(getattr(batch, m), rows) for m in _META]
     return _batch_of(column_take(batch.keys, rows), column_take(batch.values, rows), headers, meta)
 

@@ -148,6 +148,16 @@ class HeaderTable:
     __slots__ = ("offsets", "names", "name_ids", "types", "ints", "floats",
                  "blob_offsets", "blob_data", "_name_index")
 
+    @classmethod
+    def _from_trusted(cls, offsets, names, name_ids, types, ints, floats, blob_offsets, blob_data):
+        """A table over arrays the caller has already checked (or built itself), host or
+        device, taken as they are: no conversion, no validation."""
+        table = cls.__new__(cls)
+        table.offsets, table.names, table.name_ids, table.types = offsets, names, name_ids, types
+        table.ints, table.floats, table.blob_offsets, table.blob_data = ints, floats, blob_offsets, blob_data
+        table._name_index = None
+        return table
+
     def __init__(self, offsets, names, name_ids, types, ints, floats, blob_offsets, blob_data):
         self.offsets = np.ascontiguousarray(offsets, np.int64)
         self.names = [n if type(n) is str else bytes(n).decode("utf-8") for n in names]

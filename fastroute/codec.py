@@ -14,7 +14,9 @@ buffer, and one CRC-32C covers everything after the checksum field.
 
 Every decoder treats its input as hostile: a truncated, corrupted or crafted buffer raises
 :class:`FrameError` naming the fault and its byte offset, and nothing is read outside the
-buffer. Encoding and decoding run in numba kernels on all cores and release the GIL.
+buffer. Encoding and decoding run in numba kernels on all cores and release the GIL; with a
+CUDA GPU, frames are also encoded and decoded, and CRC-32C computed, on the device
+(``backend=``; device buffers stay on the device).
 """
 
 from __future__ import annotations
@@ -87,8 +89,34 @@ def crc32c(buffer, value: int = 0) -> int:
 
     ``crc32c(b"123456789") == 0xE3069283``. Uses the CPU's CRC instructions when it has them
     (see :data:`CRC32C_IMPLEMENTATION`); buffers over 8 MiB are split across all cores.
+
+    A device buffer (a numba device array, or anything with ``__cuda_array_interface__``) is
+    checksummed on the device (``kernels/cuda_crc32c.py``), with the same result; only the
+    4-byte answer crosses the bus. One whose start is not 8-byte aligned or whose length is
+    not a multiple of 8 is copied once on the device first.
+
+    Raises:
+        ValueError: a buffer that is not C-contiguous, or ``value`` outside 32 bits.
+        BackendUnavailable: a device buffer where no GPU is usable (says why).
     """
+    from ._device import is_device_array
+
+    if is_device_array(buffer):
+        return _crc32c_gpu(buffer, value)
     return _crc.crc32c(buffer, value)
+
+
+def _crc32c_gpu(buffer, value: int) -> int:
+    from .kernels import cuda_crc32c as _gcrc
+
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise ValueError(f"value must be a 32-bit CRC, got {value}")
+    data, size = _device_bytes(buffer, pad=True)
+    if size == 0:
+        return int(value)
+    whole = int(_gcrc.crc32c_ranges(data, data.view(np.uint64), np.array([0], np.int64),
+                                    np.array([size], np.int64)).copy_to_host()[0])
+    return int(_crc.crc32c_combine(value, whole, size)) if value else whole
 
 
 # ----------------------------------------------------------------------------- frame encoding
@@ -424,9 +452,14 @@ def frame_size(buffer) -> int:
     return int.from_bytes(bytes(data[16:24]), "little")
 
 
-def _parse_header(data: np.ndarray):
-    """Check the fixed header and directory; return (flags, n, m, k, sizes, starts, length)."""
-    size = data.shape[0]
+def _parse_header(data: np.ndarray, size: int | None = None):
+    """Check the fixed header and directory; return (flags, n, m, k, sizes, starts, length).
+
+    ``data`` holds the frame's first bytes: all of them, or (for a frame in device memory)
+    its first :data:`~fastroute.kernels.frame.HEADER_BYTES`, or all of a shorter one, with
+    ``size`` the whole frame's length (default: ``data``'s). Nothing past the directory is read.
+    """
+    size = data.shape[0] if size is None else size
     if size < _fr.HEADER_BYTES:
         raise FrameError(f"truncated frame: {size} bytes, the header alone needs {_fr.HEADER_BYTES}", size)
     magic, _, version, flags, ncols, length, n, m, k = _FIXED.unpack_from(data, 0)
@@ -491,23 +524,61 @@ def _check_offsets(data, start, count, limit, what: str):
     return view
 
 
-def decode_frame(buffer, *, verify_crc: bool = True) -> MessageBatch:
-    """Decode one frame into a MessageBatch whose arrays are read-only views into ``buffer``.
+def decode_frame(buffer, *, verify_crc: bool = True, backend: str = "auto") -> MessageBatch:
+    """Decode one frame into a MessageBatch whose arrays are views into ``buffer``.
 
     Args:
-        buffer: the frame (bytes, bytearray, memoryview, mmap, uint8 array...), exactly as
-            long as its header says. Keep it alive and unchanged while the batch is used. A
-            buffer not aligned to 8 bytes is copied once (numpy allocations, ``bytes``
-            objects and every slice returned by :func:`encode_frames` are aligned).
+        buffer: the frame, exactly as long as its header says: host memory (bytes,
+            bytearray, memoryview, mmap, uint8 array...) or device memory (a numba device
+            array, or anything with ``__cuda_array_interface__``: CuPy, PyTorch). Keep it
+            alive and unchanged while the batch is used. A buffer not aligned to 8 bytes is
+            copied once (numpy allocations, ``bytes`` objects, device allocations and every
+            slice returned by :func:`encode_frames` are aligned).
         verify_crc: check the CRC-32C (on by default; skipping it trusts the bytes' integrity
             but every structural check still runs).
+        backend: "auto" (the default: the GPU for a device buffer when one is usable, the
+            CPU otherwise), "cpu" (a device buffer is copied to the host first) or "gpu" (a
+            host buffer is copied to the device first).
+
+    Returns:
+        On the CPU, a host batch of read-only numpy views. On the GPU, a device batch (as
+        :meth:`MessageBatch.to_device` gives) whose columns are numba device views of the
+        frame (writable: device arrays have no read-only flag); header names are Python
+        strings, as on every batch. From a device frame, only the 192 bytes of header and
+        directory, the header names' offsets and bytes, and one word of check results cross
+        the bus; the columns stay on the device. A faulty frame is copied to the host whole.
 
     Raises:
-        FrameError: a truncated, corrupted or malformed frame, with the byte offset of the fault.
+        FrameError: a truncated, corrupted or malformed frame, with the byte offset of the
+            fault. Both backends make the same checks and raise the same error, message and
+            offset, for the same bytes: the device finds whether something is wrong, then
+            the CPU decoder, on a host copy of the faulty frame, says what and where.
+        BackendUnavailable: backend="gpu" where no GPU is usable (says why).
+        ValueError: an unknown backend name.
 
-    Cost: the CRC pass (on all cores for large frames) plus one pass over the offsets
-    columns; no copy.
+    Cost: the CRC pass (on all cores, or on the device, for large frames) plus one pass over
+    the offsets, validity, name id and type columns and the str, list and dict header values;
+    no copy of the columns.
     """
+    from ._device import is_device_array
+
+    on_device = is_device_array(buffer)
+    if backend == "auto" and not on_device:
+        where = "cpu"  # a host frame is decoded in place: a device copy would cost more
+    else:
+        from ._backend import resolve
+
+        where = resolve(backend, 0, on_device)
+    if where == "gpu":
+        if not on_device:
+            from ._device import to_device_array
+
+            buffer = to_device_array(_bytes_of(buffer))
+        return _decode_frame_gpu(buffer, verify_crc)
+    if on_device:
+        from ._device import to_host_array
+
+        buffer = to_host_array(buffer)
     data = _aligned(buffer)
     with _threads(0, data.shape[0]):
         return _decode_frame(data, verify_crc)
@@ -575,17 +646,112 @@ def _decode_headers(data, n, m, k, sizes, starts) -> HeaderTable:
         kind = {C.STR: "str value is not UTF-8", C.LIST: "list value is malformed",
                 C.DICT: "dict value is malformed"}[int(types[entry])]
         raise FrameError(f"header entry {entry}: {kind}", starts[_fr.HDR_BLOB_DATA] + pos)
-    name_data = region(_fr.HDR_NAME_DATA).tobytes()
-    bounds = name_offsets.tolist()
+    names = _header_names(region(_fr.HDR_NAME_DATA).tobytes(), name_offsets.tolist(), starts[_fr.HDR_NAME_DATA])
+    return HeaderTable(offsets, names, name_ids, types, region(_fr.HDR_INTS).view(np.int64),
+                       region(_fr.HDR_FLOATS).view(np.float64), blob_offsets, blob_data)
+
+
+def _header_names(name_data: bytes, bounds: list, at: int) -> list:
+    """The header names of a frame from its checked name offsets ``bounds`` and name bytes,
+    which start at byte ``at`` of the frame. Raises FrameError for a name that is not UTF-8."""
     names = []
-    for j in range(k):
+    for j in range(len(bounds) - 1):
         try:
             names.append(name_data[bounds[j]:bounds[j + 1]].decode("utf-8"))
         except UnicodeDecodeError as exc:
-            raise FrameError(f"header name {j} is not UTF-8", starts[_fr.HDR_NAME_DATA] + bounds[j]
-                             + exc.start) from None
-    return HeaderTable(offsets, names, name_ids, types, region(_fr.HDR_INTS).view(np.int64),
-                       region(_fr.HDR_FLOATS).view(np.float64), blob_offsets, blob_data)
+            raise FrameError(f"header name {j} is not UTF-8", at + bounds[j] + exc.start) from None
+    return names
+
+
+# ----------------------------------------------------------------------------- frame decoding on a GPU
+
+def _device_address(arr) -> int:
+    iface = getattr(arr, "__cuda_array_interface__", None)
+    if iface is not None:
+        return int(iface["data"][0])
+    return int(arr._ary.ctypes.data)  # numba's simulator: a numpy array stands in for device memory
+
+
+def _device_bytes(buffer, pad: bool = False):
+    """(a 1-D uint8 numba device array of ``buffer``'s bytes starting 8-byte aligned, their
+    count). A misaligned buffer (or with ``pad``, one whose length is not a multiple of 8) is
+    copied once on the device into a fresh one, padded to a multiple of 8 with ``pad``.
+
+    Raises ValueError for a buffer that is not C-contiguous; BackendUnavailable without a GPU.
+    """
+    from ._backend import require_gpu
+
+    cuda = require_gpu()
+    arr = buffer if getattr(buffer, "__cuda_ndarray__", False) else cuda.as_cuda_array(buffer)
+    if not arr.is_c_contiguous():
+        raise ValueError("buffer must be C-contiguous")
+    if len(arr.shape) != 1:
+        arr = arr.reshape(-1)
+    if np.dtype(arr.dtype) != np.uint8:
+        arr = arr.view(np.uint8)
+    size = arr.shape[0]
+    if size and (_device_address(arr) % 8 or (pad and size % 8)):
+        # uint64 and int64 views of the frame need 8-byte alignment on the device
+        fresh = cuda.device_array(size + (-size % 8 if pad else 0), np.uint8)
+        fresh[:size].copy_to_device(arr)
+        arr = fresh
+    return arr, size
+
+
+def _decode_frame_gpu(frame, verify_crc: bool) -> MessageBatch:
+    """decode_frame on the device: a device batch of views into ``frame`` (a device array)."""
+    from ._device import _batch_of
+    from .kernels import cuda_frame_check as _gck
+
+    try:
+        frame, size = _device_bytes(frame)
+    except ValueError as exc:
+        raise FrameError(f"expected a bytes-like buffer, got {type(frame).__name__} ({exc})") from None
+    head = frame[:min(size, _fr.HEADER_BYTES)].copy_to_host()
+    flags, n, m, k, sizes, starts, length = _parse_header(head, size)
+    stored = int(head[4:8].view("<u4")[0])
+    if _gck.frame_faults(frame, flags, n, m, k, sizes, starts, stored if verify_crc else None):
+        _raise_as_on_the_cpu(frame, verify_crc)
+    words = frame.view(np.int64)
+
+    def region(col):
+        return frame[starts[col]:starts[col] + sizes[col]]
+
+    def offsets(col, count):
+        return words[starts[col] // 8:starts[col] // 8 + count]
+
+    def binary(off_col, valid_col, data_col, flag):
+        validity = region(valid_col).view(np.bool_) if flags & flag else None
+        return BinaryColumn._from_trusted(offsets(off_col, n + 1), region(data_col), validity)
+
+    headers = None
+    if flags & _fr.F_HEADERS:
+        # The names become Python strings, so their offsets and bytes (a few per name) cross
+        # the bus; the device has checked the offsets already.
+        bounds = offsets(_fr.HDR_NAME_OFFSETS, k + 1).copy_to_host().tolist()
+        raw = region(_fr.HDR_NAME_DATA).copy_to_host().tobytes()
+        headers = HeaderTable._from_trusted(
+            offsets(_fr.HDR_OFFSETS, n + 1), _header_names(raw, bounds, starts[_fr.HDR_NAME_DATA]),
+            region(_fr.HDR_NAME_IDS).view(np.int32), region(_fr.HDR_TYPES), region(_fr.HDR_INTS).view(np.int64),
+            region(_fr.HDR_FLOATS).view(np.float64), offsets(_fr.HDR_BLOB_OFFSETS, m + 1),
+            region(_fr.HDR_BLOB_DATA))
+    meta = [region(col).view(dtype) if flags & flag else None
+            for flag, col, dtype in ((_fr.F_PARTITION, _fr.PARTITION, np.int32), (_fr.F_OFFSET, _fr.OFFSET, np.int64),
+                                     (_fr.F_TIMESTAMP, _fr.TIMESTAMP, np.int64))]
+    return _batch_of(binary(_fr.KEY_OFFSETS, _fr.KEY_VALIDITY, _fr.KEY_DATA, _fr.F_KEY_VALIDITY),
+                     binary(_fr.VALUE_OFFSETS, _fr.VALUE_VALIDITY, _fr.VALUE_DATA, _fr.F_VALUE_VALIDITY),
+                     headers, meta)
+
+
+def _raise_as_on_the_cpu(frame, verify_crc: bool):
+    """Raise the FrameError the CPU decoder raises for ``frame``, a device frame the device
+    checks have found faulty: the first fault in the CPU's order, with its offset, is what
+    the caller sees whichever backend decodes. The frame crosses the bus only here."""
+    data = _ro(frame.copy_to_host())
+    with _threads(0, data.shape[0]):
+        _decode_frame(data, verify_crc)
+    raise RuntimeError("internal error: the device checks found a fault in a frame that the CPU "
+                       "decoder accepts; please report it with the frame")
 
 
 # ----------------------------------------------------------------------------- Kafka RecordBatch v2

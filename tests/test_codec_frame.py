@@ -312,3 +312,44 @@ def test_encode_frames_refuses_unchecked_routes_that_point_nowhere():
     bad_offsets = Routes(np.array([0, 1, 3]), np.array([0, 0], np.int32), ["q"], check=False)
     with pytest.raises(fr.BatchError, match="offsets must run from 0 to the 2"):
         codec.encode_frames(batch, bad_offsets)
+
+
+# --------------------------------------------------------------------------- decode_frame backends
+
+def test_decode_frame_backends_on_host_bytes(monkeypatch):
+    """On host bytes "auto" and "cpu" decode on the CPU as before (same read-only views);
+    "gpu" where no GPU is usable raises BackendUnavailable with the reason; a misspelt
+    backend is refused naming the valid ones."""
+    from fastroute import _backend
+
+    batch = fr.MessageBatch.from_pylist(keys=[b"a", None], values=[b"x", b"yz"], headers=[{"h": [1, "s"]}, None],
+                                        timestamp=[1, 2])
+    frame = codec.encode_frame(batch)
+    for backend in ("auto", "cpu"):
+        back = codec.decode_frame(frame, backend=backend)
+        assert back.device == "cpu" and back.equals(batch)
+        assert np.shares_memory(back.values.data, frame) and not back.values.data.flags.writeable
+    broken = bytearray(frame.tobytes())
+    broken[-1] ^= 1
+    for backend in ("auto", "cpu"):
+        with pytest.raises(fr.FrameError, match="CRC-32C mismatch"):
+            codec.decode_frame(bytes(broken), backend=backend)
+    monkeypatch.setattr(_backend, "gpu_status", lambda: "no CUDA device found (the driver sees none)")
+    with pytest.raises(fr.BackendUnavailable, match="no CUDA device found"):
+        codec.decode_frame(frame, backend="gpu")
+    with pytest.raises(ValueError, match="'auto', 'cpu', 'gpu', got 'cuda'"):
+        codec.decode_frame(frame, backend="cuda")
+
+
+def test_decoding_host_frames_never_loads_cuda():
+    """decode_frame and crc32c on host bytes never import numba.cuda."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from fastroute import codec; import fastroute as fr; "
+            "f = codec.encode_frame(fr.MessageBatch.from_pylist(keys=[b'a'])); "
+            "codec.decode_frame(f); codec.decode_frame(bytes(f), backend='cpu'); codec.crc32c(f); "
+            "print('numba.cuda' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
