@@ -220,9 +220,13 @@ def test_router_without_gpu_kernel(status, monkeypatch):
 
 
 def test_routers_with_a_gpu_twin():
-    """Partitioner, RoundRobinRouter, RandomRouter and FanoutRouter have a GPU path."""
-    for router in (fr.Partitioner(2), fr.RoundRobinRouter(["a"]), fr.RandomRouter(["a"]), fr.FanoutRouter(["a"])):
-        assert router._route_gpu is not None
+    """Every public router has a GPU path (backend="gpu" is offered on every router)."""
+    public = {getattr(fr, name) for name in fr.__all__}
+    routers = {cls for cls in public if isinstance(cls, type) and issubclass(cls, Router) and cls is not Router}
+    assert routers == {fr.TopicRouter, fr.DirectRouter, fr.FanoutRouter, fr.HeadersRouter, fr.Partitioner,
+                       fr.RoundRobinRouter, fr.RandomRouter, fr.ConsistentHashRouter}
+    for cls in routers:
+        assert cls._route_gpu is not None, cls.__name__
 
 
 @pytest.mark.skipif(_backend.gpu_status() is None, reason="a GPU is usable here")
