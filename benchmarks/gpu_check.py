@@ -4,8 +4,10 @@ Run it from the repository root on a machine with a CUDA GPU (``benchmarks/gpu_c
 that with the project's Python). Nothing is downloaded; every input is generated here, seeded.
 
 1. ``fastroute info`` (GPU, driver, numba CUDA target, CuPy).
-2. ``pytest tests/cudasim tests/test_backend.py``: the GPU-equals-CPU kernel tests, now on the
-   real device, and the ``gpu``-marked tests at millions of items.
+2. ``pytest -m gpu tests/cudasim``: the ``gpu``-marked tests, GPU against CPU at hundreds of
+   thousands to millions of items (``--all-tests``: every test of ``tests/cudasim`` and
+   ``tests/test_backend.py`` on the device, the small random cases included; that compiles
+   every kernel and can outgrow the 5-minute budget).
 3. The ceiling: a device-to-device copy and host-to-device copies (pageable and pinned).
 4. Workloads, each on the CPU path, on the GPU with host-resident data (transfers included)
    and with device-resident data, checking that the answers are identical:
@@ -110,10 +112,13 @@ def print_info() -> dict:
     return data
 
 
-def run_tests(timeout: int) -> dict:
-    print("== GPU tests: pytest tests/cudasim tests/test_backend.py", flush=True)
+def run_tests(timeout: int, everything: bool) -> dict:
+    """Run the ``gpu``-marked tests (or, with ``everything``, every test of tests/cudasim and
+    tests/test_backend.py) on the device, in a pytest process of their own."""
+    selection = ["tests/cudasim", "tests/test_backend.py"] if everything else ["-m", "gpu", "tests/cudasim"]
+    print(f"== GPU tests: pytest {' '.join(selection)}", flush=True)
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/cudasim", "tests/test_backend.py"]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection]
     t0 = time.perf_counter()
     try:
         out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
@@ -373,6 +378,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (tries the script; allows the simulator)")
     parser.add_argument("--skip-tests", action="store_true", help="do not run the GPU tests first")
+    parser.add_argument("--all-tests", action="store_true",
+                        help="run every device test (tests/cudasim, minutes of compiling), not only the gpu-marked ones")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement (after a warm-up)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
@@ -400,7 +407,7 @@ def main(argv=None) -> int:
         print("\nRunning under the CUDA simulator: this only tries the script; its times mean nothing.")
     report = {"info": info, "sizes": sizes}
     if not args.skip_tests:
-        report["tests"] = run_tests(timeout=150)
+        report["tests"] = run_tests(timeout=150, everything=args.all_tests)
     rows: list = []
     rates = bandwidth(sizes["copy_bytes"], args.repeat) if clock.left() else {}
     report["bandwidth"] = rates

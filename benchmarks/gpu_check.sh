@@ -4,7 +4,7 @@
 # messages; host- and device-resident) and prints one table with the copy bandwidths beside it.
 # Needs a CUDA GPU, numba's CUDA target and this project importable; downloads nothing.
 #
-#   benchmarks/gpu_check.sh [--skip-tests] [--repeat N] [--json out.json] [--smoke]
+#   benchmarks/gpu_check.sh [--skip-tests | --all-tests] [--repeat N] [--json out.json] [--smoke]
 #
 # Uses $PYTHON if set, else .venv/bin/python, else python3. Finishes in under 5 minutes.
 set -euo pipefail
