@@ -418,9 +418,16 @@ def _device_sources(batch: MessageBatch):
 
 # ----------------------------------------------------------------------------- frame decoding
 
+def _host_buffer(buffer):
+    """``buffer``, or a host copy of it when it lives in GPU memory (for the host-only readers)."""
+    from ._device import is_device_array, to_host_array
+
+    return to_host_array(buffer) if is_device_array(buffer) else buffer
+
+
 def _bytes_of(buffer) -> np.ndarray:
     try:
-        return _crc.as_bytes_array(buffer)
+        return _crc.as_bytes_array(_host_buffer(buffer))
     except (TypeError, ValueError) as exc:
         raise FrameError(f"expected a bytes-like buffer, got {type(buffer).__name__} ({exc})") from None
 
@@ -438,12 +445,18 @@ def _aligned(buffer) -> np.ndarray:
 def frame_size(buffer) -> int:
     """The total length in bytes of the frame that starts ``buffer``, read from its header.
 
-    Needs the first 24 bytes only, so a reader of a byte stream can tell how much to read.
+    Needs the first 24 bytes only, so a reader of a byte stream can tell how much to read;
+    of a buffer in GPU memory only those bytes are copied to the host.
 
     Raises:
         FrameError: fewer than 24 bytes, or not a fastroute frame.
     """
-    data = _crc.as_bytes_array(buffer)
+    from ._device import is_device_array
+
+    if is_device_array(buffer):
+        device_bytes, size = _device_bytes(buffer)
+        buffer = device_bytes[:min(size, 24)].copy_to_host()
+    data = _bytes_of(buffer)
     if data.shape[0] < 24:
         raise FrameError(f"truncated frame: {data.shape[0]} bytes, the frame length field ends at byte 24",
                          data.shape[0])
@@ -843,11 +856,13 @@ class RecordBatchHeader(NamedTuple):
 def record_batch_header(buffer) -> RecordBatchHeader:
     """Read and check the header of the RecordBatch that fills ``buffer``.
 
+    ``buffer``: host memory, or GPU memory (copied to the host first).
+
     Raises:
         FrameError: fewer than 61 bytes, a batchLength that disagrees with the buffer's
             length, or a magic other than 2.
     """
-    data = _crc.as_bytes_array(buffer)
+    data = _bytes_of(buffer)
     size = data.shape[0]
     if size < _rb.HEADER_BYTES:
         raise FrameError(f"truncated RecordBatch: {size} bytes, the header alone needs {_rb.HEADER_BYTES}",
@@ -868,10 +883,12 @@ def split_record_batches(buffer) -> list:
     left out, as Kafka's clients do (a fetch may stop mid-batch). Batches are not validated
     here: pass each to :func:`decode_record_batch`.
 
+    A buffer in GPU memory is copied to the host first (the views are of that copy).
+
     Raises:
         FrameError: a batchLength too small to hold a v2 batch header.
     """
-    view = memoryview(buffer).cast("B")
+    view = memoryview(_host_buffer(buffer)).cast("B")
     size = len(view)
     out = []
     pos = 0
@@ -923,7 +940,8 @@ def encode_record_batch(batch: MessageBatch, base_offset: int = 0, base_timestam
     ``batch.partition`` and ``batch.offset`` are not part of the format and are ignored.
 
     Args:
-        batch: at least one message.
+        batch: at least one message; a device batch is copied to the host first (RecordBatch
+            encoding runs on the host only).
         base_offset, producer_id (-1: none), producer_epoch, base_sequence (-1: none),
         partition_leader_epoch, transactional: header fields, as a producer sets them.
 
@@ -935,7 +953,7 @@ def encode_record_batch(batch: MessageBatch, base_offset: int = 0, base_timestam
             header), a timestamp delta outside 64 bits, or a batch over 2 GiB.
         ValueError / TypeError: a header field outside its Kafka type.
     """
-    batch = _as_batch(batch, "encode_record_batch")
+    batch = _host(_as_batch(batch, "encode_record_batch"))
     n = len(batch)
     if n == 0:
         raise BatchError("a RecordBatch needs at least one record, got an empty batch")
@@ -1010,7 +1028,8 @@ def decode_record_batch(buffer, *, verify_crc: bool = True, partition: int | Non
     timestampDelta, or maxTimestamp for LOG_APPEND_TIME batches) columns, and ``partition``
     when one is given. Header values come back as bytes (None for null values). Keys and
     values are copied into contiguous columns (the format interleaves them). A control
-    batch decodes like any other; check :func:`record_batch_header` to skip markers.
+    batch decodes like any other; check :func:`record_batch_header` to skip markers. A
+    buffer in GPU memory is copied to the host first: the result is a host batch.
 
     Raises:
         FrameError: with the byte offset of the fault: a buffer that is not exactly one batch,

@@ -355,3 +355,22 @@ def test_crc32c_of_other_device_dtypes_and_bad_arguments():
         codec.crc32c(cuda.to_device(np.arange(16, dtype=np.uint8))[::2])
     with pytest.raises(ValueError, match="32-bit"):
         codec.crc32c(cuda.to_device(words), 1 << 32)
+
+
+def test_host_only_codec_calls_take_device_input():
+    """RecordBatch encoding and decoding, record_batch_header, split_record_batches and
+    frame_size accept device batches and buffers (copied to the host) with the host answer."""
+    batch = fr.MessageBatch.from_pylist(keys=[b"a", None, b"c"], values=[b"x", b"", None],
+                                        headers=[{"h": b"1"}, None, {"h": "two"}])
+    on_gpu = batch.to_device()
+    record = codec.encode_record_batch(batch, base_timestamp=7)
+    assert codec.encode_record_batch(on_gpu, base_timestamp=7) == record
+    device_record = on_device(np.frombuffer(record, np.uint8))
+    assert codec.decode_record_batch(device_record).equals(codec.decode_record_batch(record))
+    assert codec.record_batch_header(device_record) == codec.record_batch_header(record)
+    assert [bytes(v) for v in codec.split_record_batches(device_record)] == [record]
+    frame = codec.encode_frame(batch, backend="cpu")
+    assert codec.frame_size(on_device(frame)) == codec.frame_size(frame) == frame.nbytes
+    with pytest.raises(fr.FrameError, match="truncated frame: 10 bytes"):
+        codec.frame_size(on_device(frame[:10]))
+
