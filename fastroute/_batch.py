@@ -365,9 +365,12 @@ class MessageBatch:
         return batch_to_host(self)
 
     def equals(self, other: "MessageBatch") -> bool:
-        """True when both batches hold the same messages, headers and metadata."""
+        """True when both batches hold the same messages, headers and metadata (a device batch
+        is compared through a host copy)."""
         if not isinstance(other, MessageBatch) or len(self) != len(other):
             return False
+        if self.device == "gpu" or other.device == "gpu":
+            return self.to_host().equals(other.to_host())
         if not (self.keys.equals(other.keys) and self.values.equals(other.values)):
             return False
         mine = self.headers if self.headers is not None and self.headers.entry_count else None

@@ -294,7 +294,8 @@ class Ring:
 
         Args:
             batch: a :class:`MessageBatch` (keys, values and null flags travel; headers and
-                metadata do not), or a sequence of bytes values.
+                metadata do not; a device batch is copied to the host first), or a sequence
+                of bytes values.
             timeout: None waits until every message went in; 0 takes what fits now; else
                 seconds to wait for room.
 
@@ -312,6 +313,8 @@ class Ring:
         """
         if not isinstance(batch, MessageBatch):
             batch = MessageBatch.from_pylist(values=list(batch))
+        elif batch.device == "gpu":
+            batch = batch.to_host()
         n = len(batch)
         if n == 0:
             return 0

@@ -230,3 +230,26 @@ def test_router_cpu_backend_copies_a_device_batch_to_the_host():
     batch = fr.MessageBatch.from_keys([b"a", None])
     routes = fr.Partitioner(3).route(batch.to_device(), backend="cpu")
     assert routes == fr.Partitioner(3).route(batch, backend="cpu")
+
+
+def test_equals_takes_device_batches():
+    """A device batch compares equal to its host twin, from either side."""
+    batch = fr.MessageBatch.from_pylist(keys=[b"a", None, b""], values=[b"x", None, b"yz"])
+    on_gpu = batch.to_device()
+    assert on_gpu.equals(batch) and batch.equals(on_gpu) and on_gpu.equals(on_gpu)
+    assert not on_gpu.equals(batch.take([2, 1, 0]))
+
+
+def test_the_ring_copies_a_device_batch_in():
+    """push_batch of a device batch copies it to the host on the way in."""
+    # a GPU machine may run these tests from a checkout without the built extension; the
+    # ring itself is tested in the main run, which requires it
+    pytest.importorskip("fastroute._ring", reason="the ring's cffi extension is not built in this checkout")
+    on_gpu = fr.MessageBatch.from_pylist(keys=[b"a", None, b""], values=[b"x", None, b"yz"]).to_device()
+    ring = fr.Ring(1 << 16)
+    try:
+        assert ring.push_batch(on_gpu) == 3
+        out = ring.pop_batch(10)
+        assert out.keys.to_pylist() == [b"a", None, b""] and out.values.to_pylist() == [b"x", None, b"yz"]
+    finally:
+        ring.close()
