@@ -12,8 +12,9 @@ that with the project's Python). Nothing is downloaded; every input is generated
 4. Workloads, each on the CPU path, on the GPU with host-resident data (transfers included)
    and with device-resident data, checking that the answers are identical:
    murmur2 partitioning of 100M 16-byte keys; AMQP topic routing of 10M keys through 10,000
-   bindings; ``encode_frames`` of 10M messages. A GPU path that does not exist yet is
-   reported "not available" with the reason.
+   bindings; ``encode_frames`` of 10M messages, then ``decode_frame`` of the frames it wrote
+   (device-resident only). A GPU path that does not exist yet is reported "not available"
+   with the reason.
 5. The batch size where the GPU starts to win (host data, murmur2): a measured value for
    FASTROUTE_GPU_MIN_BATCH.
 
@@ -263,7 +264,7 @@ def frames_equal(a: dict, b: dict) -> bool:
     return all(np.array_equal(_device.to_host_array(a[k]), _device.to_host_array(b[k])) for k in a)
 
 
-def frames_workload(n: int, repeat: int, rows: list) -> None:
+def frames_workload(n: int, repeat: int, rows: list, decode_frames: int = 64) -> None:
     from fastroute import codec
 
     name = f"encode_frames {count(n)} msgs"
@@ -290,10 +291,32 @@ def frames_workload(n: int, repeat: int, rows: list) -> None:
     res, err = attempt(lambda: timed(lambda: codec.encode_frames(d_batch, d_routes, backend="gpu"), repeat))
     if err:
         row(rows, name, "gpu device-resident", None, n, "msgs", note=err)
-    else:
-        s, _, out = res
-        row(rows, name, "gpu device-resident", s, n, "msgs", nbytes=out_bytes, cpu_s=cpu_s,
-            same=frames_equal(out, cpu))
+        return
+    s, _, out = res
+    row(rows, name, "gpu device-resident", s, n, "msgs", nbytes=out_bytes, cpu_s=cpu_s,
+        same=frames_equal(out, cpu))
+    first = list(cpu)[:decode_frames]
+    decode_workload({k: cpu[k] for k in first}, {k: out[k] for k in first}, repeat, rows)
+
+
+def decode_workload(host_frames: dict, device_frames: dict, repeat: int, rows: list) -> None:
+    """decode_frame of frames that encode_frames wrote, CRC checked: on the CPU (host frames)
+    and on the GPU (the same frames, device-resident), the batches compared."""
+    from fastroute import codec
+
+    name = f"decode_frame {len(host_frames)} frames"
+    nbytes = frames_bytes(host_frames)
+    n = sum(int(f[24:32].view("<u8")[0]) for f in host_frames.values())  # each header's message count
+    print(f"== decode_frame: {len(host_frames)} frames of {n:,} messages, CRC-32C checked", flush=True)
+    cpu_s, _, cpu = timed(lambda: [codec.decode_frame(f) for f in host_frames.values()], max(1, repeat - 1))
+    row(rows, name, "cpu", cpu_s, n, "msgs", nbytes=nbytes)
+    res, err = attempt(lambda: timed(lambda: [codec.decode_frame(f) for f in device_frames.values()], repeat))
+    if err:
+        row(rows, name, "gpu device-resident", None, n, "msgs", note=err)
+        return
+    s, _, out = res
+    same = len(out) == len(cpu) and all(b.device == "gpu" and b.equals(a) for a, b in zip(cpu, out))
+    row(rows, name, "gpu device-resident", s, n, "msgs", nbytes=nbytes, cpu_s=cpu_s, same=same)
 
 
 def crossover(repeat: int, top: int) -> dict:
@@ -413,7 +436,8 @@ def main(argv=None) -> int:
     report["bandwidth"] = rates
     for step in (lambda: murmur2_workload(sizes["murmur2_keys"], args.repeat, rows),
                  lambda: topic_workload(sizes["topic_keys"], sizes["topic_bindings"], args.repeat, rows),
-                 lambda: frames_workload(sizes["frames_messages"], args.repeat, rows)):
+                 lambda: frames_workload(sizes["frames_messages"], args.repeat, rows,
+                                         decode_frames=4 if args.smoke else 64)):
         if clock.left():
             step()
         else:

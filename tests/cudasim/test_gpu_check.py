@@ -36,6 +36,9 @@ def test_smoke_run_prints_the_table_and_identical_answers(tmp_path):
     paths = {(r["workload"].split()[0], r["path"]) for r in report["rows"]}
     for workload in ("murmur2", "topic", "encode_frames"):
         assert {(workload, "cpu"), (workload, "gpu host-resident"), (workload, "gpu device-resident")} <= paths
+    assert {("decode_frame", "cpu"), ("decode_frame", "gpu device-resident")} <= paths
+    decoded = [r for r in report["rows"] if r["workload"].startswith("decode_frame") and r["path"] != "cpu"]
+    assert [r["identical"] for r in decoded] == [True]
     murmur = [r for r in report["rows"] if r["workload"].startswith("murmur2") and r["path"] != "cpu"]
     assert all(r["identical"] is True for r in murmur)
     # GPU paths of other routers/codecs may not exist yet: then they are reported, not fatal
