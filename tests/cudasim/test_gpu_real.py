@@ -137,3 +137,55 @@ def test_cupy_arrays_in_and_out():
     as_cupy = cupy.asarray(routes.destinations)
     assert as_cupy.data.ptr == routes.destinations.__cuda_array_interface__["data"][0]
     assert cupy.asnumpy(as_cupy).tolist() == fr.Partitioner(5).route(keys, backend="cpu").destinations.tolist()
+
+
+def test_alternate_splice_of_a_million_messages_like_the_cpu():
+    """1M keys through a topic router whose bindings miss about half of them, with a router
+    alternate and a name alternate: the device splice equals the CPU's."""
+    rng = np.random.default_rng(6)
+    words = np.array(["a", "b", "c", "d"])
+    keys = [".".join(words[rng.integers(0, 4, 3)]) for _ in range(1_000_000)]
+    batch = fr.MessageBatch.from_keys(keys)
+    bindings = [("a.#", "qa"), ("*.b.*", "qb"), ("#.c", "qc")]
+    for alternate in (fr.DirectRouter([("d.d.d", "dd"), ("b.a.a", "ba")], alternate="dead"), "dead"):
+        router = fr.TopicRouter(bindings, alternate=alternate)
+        cpu = router.route(batch, backend="cpu")
+        on_device = router.route(batch.to_device(), backend="gpu")
+        assert on_device.device == "gpu" and on_device.to_host() == cpu
+
+
+def test_device_take_of_a_million_rows_like_the_host():
+    """MessageBatch.take of 1M random rows (repeats, any order) of a device batch with headers
+    equals the host take."""
+    rng = np.random.default_rng(7)
+    n = 200_000
+    batch = fr.MessageBatch.from_pylist(keys=[b"k%d" % i for i in range(n)], values=[b"v" * (i % 50) for i in range(n)],
+                                        headers=[{"i": i, "s": "x" * (i % 7)} if i % 3 else None for i in range(n)])
+    rows = rng.integers(0, n, 1_000_000)
+    assert batch.to_device().take(rows).to_host().equals(batch.take(rows))
+
+
+def test_frames_of_ten_million_bytes_decode_on_the_device_like_the_cpu():
+    """encode_frames on the device, then decode_frame of every frame on the device: the batches
+    equal the CPU decode of the CPU's frames; a corrupted frame raises the CPU's error."""
+    from fastroute import codec
+
+    batch = random_keys(500_000, seed=8)
+    values = fr.BinaryColumn(np.arange(500_001, dtype=np.int64) * 20,
+                             np.random.default_rng(8).integers(0, 256, 10_000_000, dtype=np.uint8))
+    batch = fr.MessageBatch(batch.keys, values)
+    routes = fr.Partitioner(16).route(batch, backend="cpu")
+    cpu_frames = codec.encode_frames(batch, routes, backend="cpu")
+    gpu_frames = codec.encode_frames(batch.to_device(), routes.to_device(), backend="gpu")
+    for name, frame in gpu_frames.items():
+        decoded = codec.decode_frame(frame)
+        assert decoded.device == "gpu" and decoded.equals(codec.decode_frame(cpu_frames[name]))
+    name, frame = next(iter(cpu_frames.items()))
+    bad = frame.copy()
+    bad[-1] ^= 1
+    with pytest.raises(fr.FrameError) as on_cpu:
+        codec.decode_frame(bad)
+    with pytest.raises(fr.FrameError) as on_gpu:
+        codec.decode_frame(_device.to_device_array(bad))
+    assert str(on_gpu.value) == str(on_cpu.value) and on_gpu.value.offset == on_cpu.value.offset
+    assert codec.crc32c(gpu_frames[name]) == codec.crc32c(frame)
