@@ -273,3 +273,24 @@ def chx_route(bindings, value) -> list:
         return []
     k = value if isinstance(value, int) else phash2(value)
     return [ring[jump(k, len(ring))]]
+
+
+def header_term(value):
+    """The Erlang term RabbitMQ >= 3.13's x-consistent-hash hashes for an untyped header value
+    (ConsistentHashRouter's docstring): undefined, atoms for booleans, ints as they are, str
+    as its UTF-8 bytes, [] for an empty array, else the typed pair of its head."""
+    if value is None:
+        return Atom("undefined")
+    if isinstance(value, bool):
+        return Atom("true" if value else "false")
+    if isinstance(value, (int, bytes)):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if not value:
+        return []
+    head = value[0]
+    if isinstance(head, bool):
+        return (Atom("bool"), Atom("true" if head else "false"))
+    return (Atom("longstr"), head.encode("utf-8"))
+

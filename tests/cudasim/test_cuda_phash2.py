@@ -35,29 +35,11 @@ MESSAGE = st.one_of(
     st.builds(lambda a, b: [("h", a), ("y", "z"), ("h", b)], HASHABLE, HASHABLE))
 
 
-def reference_term(value):
-    """What RabbitMQ >= 3.13 hashes for an untyped header value (the router's docstring)."""
-    if value is None:
-        return Atom("undefined")
-    if isinstance(value, bool):
-        return Atom("true" if value else "false")
-    if isinstance(value, (int, bytes)):
-        return value
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    if not value:
-        return []
-    head = value[0]
-    if isinstance(head, bool):
-        return (Atom("bool"), Atom("true" if head else "false"))
-    return (Atom("longstr"), head.encode("utf-8"))
-
-
 def hashed_value(headers):
     """The reference term of one message's headers (as MESSAGE builds them) for header h."""
     pairs = [] if headers is None else list(headers.items()) if isinstance(headers, dict) else headers
     values = [v for name, v in pairs if name == "h"]
-    return reference_term(values[-1]) if values else Atom("undefined")
+    return rh.header_term(values[-1]) if values else Atom("undefined")
 
 
 def reference_seed(term) -> int:
